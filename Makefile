@@ -1,0 +1,34 @@
+# Harbour: `make run` starts everything, `make test` runs every test. Both set up
+# what a fresh machine lacks first (virtual environment, model, database, browser).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(PYTHON) -m uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON_PREFERENCE := only-system
+
+.PHONY: run test train install browser clean
+
+run: install
+	$(PY) -m bot.stack run
+
+test: install browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+train: install
+	$(PY) -m bot.stack train
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+# Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded by Playwright).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+clean:
+	rm -rf instance test-artifacts .pytest_cache

@@ -1,0 +1,1 @@
+"""Harbour's custom Rasa actions. Each module reads the database through `bot/`."""

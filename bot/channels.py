@@ -1,0 +1,71 @@
+"""Rasa input channels `sms` and `web`, loaded by the Rasa server from credentials.yml.
+
+Both take the REST channel's JSON. Rasa picks a response's `channel:` variant by
+the name of the OUTPUT channel, and the REST input collects into an output
+channel named `collector`; so each input here collects into an output channel of
+its own name, or `channel: sms` variants would silently never apply.
+"""
+from __future__ import annotations
+
+import logging
+from asyncio import CancelledError
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+
+logger = logging.getLogger(__name__)
+
+
+def _named_collector(channel_name: str) -> type[CollectingOutputChannel]:
+    return type(
+        f"{channel_name.title()}Collector",
+        (CollectingOutputChannel,),
+        {"name": classmethod(lambda cls: channel_name)},
+    )
+
+
+class _HarbourInput(RestInput):
+    def __init__(self) -> None:
+        self.collector_class = _named_collector(self.name())
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint(f"harbour_{self.name()}_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_request: Request):
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request):
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, text = body.get("sender"), body.get("message")
+            if not isinstance(sender, str) or not sender or not isinstance(text, str):
+                return response.json({"error": "'sender' and 'message' must be strings"}, status=400)
+            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+            collector = self.collector_class()
+            try:
+                await on_new_message(
+                    UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+                )
+            except CancelledError:
+                logger.error("Handling a %s message timed out.", self.name())
+            except Exception:  # the message text is never logged: it may hold a PIN
+                logger.exception("Handling a %s message failed.", self.name())
+            return response.json(collector.messages)
+
+        return webhook
+
+
+class SmsInput(_HarbourInput):
+    @classmethod
+    def name(cls) -> str:
+        return "sms"
+
+
+class WebInput(_HarbourInput):
+    @classmethod
+    def name(cls) -> str:
+        return "web"

@@ -1,0 +1,193 @@
+"""Every table Harbour keeps, in one module. Times are naive UTC unless named otherwise."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+CHANNELS = ("sms", "web")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Professional(Base):
+    __tablename__ = "professionals"
+
+    id = Column(Integer, primary_key=True)
+    key = Column(String(64), unique=True, nullable=False)
+    name = Column(String(200), nullable=False)
+    role = Column(String(200), nullable=False)
+    organisation = Column(String(200), nullable=False)
+    email = Column(String(200))
+    phone = Column(String(32))
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(64), unique=True, nullable=False)
+    child_alias = Column(String(100), nullable=False)
+    decision_date = Column(Date, nullable=False)
+    stage = Column(String(40), nullable=False, default="decided")
+    extended_to = Column(Date)
+    extension_reason = Column(Text)
+    published_on = Column(Date)
+    lead_reviewer_id = Column(Integer, ForeignKey("professionals.id"))
+    # Wall-clock time in the partnership's time zone, as staff enter it.
+    next_meeting_at = Column(DateTime)
+    next_meeting_place = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    lead_reviewer = relationship(Professional)
+    members = relationship("ReviewContact", back_populates="review", cascade="all, delete-orphan")
+
+
+class Contact(Base):
+    """A family member. One person may be linked to more than one review."""
+
+    __tablename__ = "contacts"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(200), nullable=False)
+    phone = Column(String(20), unique=True)  # E.164
+    pin_hash = Column(String(200))
+    # Keyed digest, so a typed code can be looked up without storing it.
+    web_code_digest = Column(String(64), unique=True)
+    preferred_channel = Column(String(10), nullable=False, default="sms")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    memberships = relationship("ReviewContact", back_populates="contact", cascade="all, delete-orphan")
+
+
+class ReviewContact(Base):
+    """How a family member stands in one review."""
+
+    __tablename__ = "review_contacts"
+    __table_args__ = (UniqueConstraint("review_id", "contact_id"),)
+
+    id = Column(Integer, primary_key=True)
+    review_id = Column(Integer, ForeignKey("reviews.id"), nullable=False)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False)
+    relationship_to_child = Column(String(100), nullable=False)
+    trusted_professional_id = Column(Integer, ForeignKey("professionals.id"))
+    consent_to_updates = Column(Boolean, nullable=False, default=False)
+
+    review = relationship(Review, back_populates="members")
+    contact = relationship(Contact, back_populates="memberships")
+    trusted_professional = relationship(Professional)
+
+
+class Conversation(Base):
+    """One family member's thread on one channel; `sender_id` is Rasa's conversation id."""
+
+    __tablename__ = "conversations"
+
+    id = Column(Integer, primary_key=True)
+    sender_id = Column(String(100), unique=True, nullable=False)
+    channel = Column(String(10), nullable=False)
+    contact_id = Column(Integer, ForeignKey("contacts.id"))
+    verified_until = Column(DateTime)
+    pin_failures = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime)
+    review_id = Column(Integer, ForeignKey("reviews.id"))  # chosen when the contact has several
+    opted_out = Column(Boolean, nullable=False, default=False)
+    mode = Column(String(10), nullable=False, default="bot")  # "bot" or "staff"
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    last_inbound_at = Column(DateTime)
+
+    contact = relationship(Contact)
+    review = relationship(Review)
+    messages = relationship("Message", back_populates="conversation", order_by="Message.id")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    direction = Column(String(3), nullable=False)  # "in" or "out"
+    author = Column(String(10), nullable=False)  # family, bot, staff, system
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    twilio_sid = Column(String(64), unique=True)
+    delivery_status = Column(String(20))
+    staff_user_id = Column(Integer, ForeignKey("staff_users.id"))
+    # For a bot reply: the family message it answers, so a retried webhook gets the same reply.
+    reply_to_id = Column(Integer, ForeignKey("messages.id"))
+
+    conversation = relationship(Conversation, back_populates="messages")
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    reason = Column(String(40), nullable=False)
+    priority = Column(String(10), nullable=False)  # urgent, high, normal
+    status = Column(String(10), nullable=False, default="open")  # open, claimed, resolved
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    claimed_by_id = Column(Integer, ForeignKey("staff_users.id"))
+    claimed_at = Column(DateTime)
+    resolved_at = Column(DateTime)
+    outcome = Column(Text)
+
+    conversation = relationship(Conversation)
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(100), unique=True, nullable=False)
+    name = Column(String(200), nullable=False)
+    role = Column(String(20), nullable=False)  # reviewer or admin
+    password_hash = Column(String(200), nullable=False)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    staff_user_id = Column(Integer, ForeignKey("staff_users.id"))
+    action = Column(String(60), nullable=False)
+    target = Column(String(200))
+
+    staff_user = relationship(StaffUser)
+
+
+class OutboundMessage(Base):
+    """Everything Harbour sends outside a reply: staff replies, updates, alerts."""
+
+    __tablename__ = "outbound_messages"
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(10), nullable=False)
+    to_address = Column(String(100), nullable=False)
+    body = Column(Text, nullable=False)
+    purpose = Column(String(40), nullable=False)
+    transport = Column(String(10), nullable=False)  # "twilio" or "outbox"
+    status = Column(String(20), nullable=False)
+    twilio_sid = Column(String(64), unique=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)

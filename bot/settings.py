@@ -1,0 +1,126 @@
+"""Configuration, from environment variables with local defaults.
+
+One place for every setting and threshold: the action server and the Flask app
+both call `get_settings()`, and tests read the values from here.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PARTNERSHIP_FILE = Path(__file__).resolve().parent / "partnership.yml"
+DEMO_SEED_FILE = Path(__file__).resolve().parent / "demo_seed.yml"
+
+
+@dataclass(frozen=True)
+class Partnership:
+    name: str
+    email: str
+    website: str
+    helplines: dict
+    office_hours: dict
+
+    def as_slots(self) -> dict:
+        """The values Rasa responses fill in as {partnership_name} and so on."""
+        return {
+            "partnership_name": self.name,
+            "partnership_email": self.email,
+            "partnership_website": self.website,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_dir: Path
+    database_url: str
+    secret_key: str
+    partnership: Partnership
+    rasa_url: str
+    action_server_url: str
+    public_url: str
+    twilio_account_sid: str | None
+    twilio_auth_token: str
+    twilio_from_number: str | None
+    # Twilio gives up on a webhook after 15 s; Rasa must answer well inside that.
+    rasa_timeout_seconds: float = 8.0
+    verification_hours: int = 24
+    pin_max_attempts: int = 3
+    pin_lock_minutes: int = 15
+    sms_answer_max_chars: int = 320
+    sms_reply_max_chars: int = 1600
+    inbound_max_chars: int = 1600
+
+    @property
+    def twilio_configured(self) -> bool:
+        """Real Twilio credentials: outbound messages go through Twilio, not the local outbox."""
+        return bool(self.twilio_account_sid and os.environ.get("TWILIO_AUTH_TOKEN") and self.twilio_from_number)
+
+
+def _instance_dir() -> Path:
+    path = Path(os.environ.get("HARBOUR_INSTANCE_DIR") or REPO_ROOT / "instance").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _secret(instance_dir: Path, env_name: str, file_name: str) -> str:
+    """A secret from the environment, else one generated once and kept in the instance dir."""
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    path = instance_dir / file_name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return value
+
+
+def load_partnership(path: Path | str | None = None) -> Partnership:
+    path = Path(path or os.environ.get("HARBOUR_PARTNERSHIP_FILE") or DEFAULT_PARTNERSHIP_FILE)
+    data = yaml.safe_load(path.read_text())
+    return Partnership(
+        name=data["partnership"]["name"],
+        email=data["partnership"]["email"],
+        website=data["partnership"]["website"],
+        helplines=data["helplines"],
+        office_hours=data["office_hours"],
+    )
+
+
+def _int_env(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def load_settings() -> Settings:
+    instance_dir = _instance_dir()
+    return Settings(
+        instance_dir=instance_dir,
+        database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'harbour.db'}",
+        secret_key=_secret(instance_dir, "SECRET_KEY", "secret_key"),
+        partnership=load_partnership(),
+        rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+        action_server_url=os.environ.get("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
+        public_url=(os.environ.get("PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}").rstrip("/"),
+        twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or None,
+        # Without a real token, a random local one: only the local simulator can sign.
+        twilio_auth_token=_secret(instance_dir, "TWILIO_AUTH_TOKEN", "local_twilio_token"),
+        twilio_from_number=os.environ.get("TWILIO_FROM_NUMBER") or None,
+        rasa_timeout_seconds=float(os.environ.get("RASA_TIMEOUT_SECONDS", 8.0)),
+        verification_hours=_int_env("HARBOUR_VERIFICATION_HOURS", 24),
+        pin_max_attempts=_int_env("HARBOUR_PIN_MAX_ATTEMPTS", 3),
+        pin_lock_minutes=_int_env("HARBOUR_PIN_LOCK_MINUTES", 15),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

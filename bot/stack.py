@@ -1,0 +1,232 @@
+"""Harbour's three processes as one unit, and the trained model they need.
+
+`python -m bot.stack run` trains when needed, prepares the database and starts the
+Rasa server, the action server and the Flask app; if one stops, the others are
+stopped too. `python -m bot.stack train` only trains. The tests start the same
+stack on their own ports and instance directory.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bot.settings import REPO_ROOT
+
+VENV_BIN = Path(sys.executable).parent
+MODELS_DIR = Path(os.environ.get("HARBOUR_MODELS_DIR") or REPO_ROOT / "models")
+READY_TIMEOUT_SECONDS = 240
+
+
+def model_inputs() -> list[Path]:
+    files = [REPO_ROOT / "config.yml"]
+    for folder in ("bot/domain", "data"):
+        files += sorted((REPO_ROOT / folder).rglob("*.yml"))
+    return files
+
+
+def model_path() -> Path:
+    """The model trained from the current config, domain and data: its name is their hash."""
+    digest = hashlib.sha256()
+    for path in model_inputs():
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return MODELS_DIR / f"harbour-{digest.hexdigest()[:16]}.tar.gz"
+
+
+def ensure_model() -> Path:
+    """Trains unless a model of exactly this training data exists; safe to call from two runs at once."""
+    model = model_path()
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(MODELS_DIR / ".train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if model.exists():
+            return model
+        print(f"Training the Rasa model ({model.name}); this takes a few minutes...", flush=True)
+        subprocess.run(
+            [
+                str(VENV_BIN / "rasa"), "train",
+                "--config", "config.yml", "--domain", "bot/domain", "--data", "data",
+                "--out", str(MODELS_DIR), "--fixed-model-name", model.name.removesuffix(".tar.gz"),
+            ],
+            cwd=REPO_ROOT,
+            env=_rasa_env(os.environ.copy()),
+            check=True,
+        )
+    return model
+
+
+def _rasa_env(env: dict) -> dict:
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+@dataclass(frozen=True)
+class Ports:
+    rasa: int = 5005
+    actions: int = 5055
+    web: int = 5000
+
+
+def service_env(ports: Ports, instance_dir: Path, base: dict | None = None) -> dict:
+    """The environment all three processes share; anything already set wins."""
+    env = _rasa_env(dict(os.environ if base is None else base))
+    env["HARBOUR_INSTANCE_DIR"] = str(instance_dir)
+    env.setdefault("RASA_URL", f"http://127.0.0.1:{ports.rasa}")
+    env.setdefault("ACTION_SERVER_URL", f"http://127.0.0.1:{ports.actions}/webhook")
+    env.setdefault("TRACKER_STORE_URL", f"sqlite:///{instance_dir / 'rasa_tracker.db'}")
+    env.setdefault("LOCK_STORE_TYPE", "in_memory")
+    env.setdefault("LOCK_STORE_URL", "")
+    env.setdefault("SANIC_HOST", "127.0.0.1")  # the action server listens on loopback only
+    env.setdefault("PORT", str(ports.web))
+    return env
+
+
+def commands(ports: Ports, model: Path, env: dict) -> dict[str, list[str]]:
+    return {
+        "Rasa server": [
+            str(VENV_BIN / "rasa"), "run", "--model", str(model),
+            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+            "--interface", "127.0.0.1", "--port", str(ports.rasa),
+        ],
+        "action server": [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(ports.actions)],
+        "web app": [
+            str(VENV_BIN / "waitress-serve"), "--host", env.get("HOST", "127.0.0.1"), "--port", env["PORT"],
+            "--threads", env.get("WEB_THREADS", "16"), "--call", "webhook:create_app",
+        ],
+    }
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+class Stack:
+    """The three processes, started together and stopped together."""
+
+    def __init__(self, ports: Ports, instance_dir: Path, log_dir: Path | None = None, env: dict | None = None):
+        self.ports = ports
+        self.instance_dir = instance_dir
+        self.log_dir = log_dir
+        self.env = service_env(ports, instance_dir, env)
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._logs: list[IO] = []
+
+    def start(self, model: Path) -> None:
+        for name, argv in commands(self.ports, model, self.env).items():
+            output = None
+            if self.log_dir:
+                output = open(self.log_dir / f"{name.replace(' ', '_')}.log", "ab")
+                self._logs.append(output)
+            self.processes[name] = subprocess.Popen(
+                argv, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+            )
+
+    def health_urls(self) -> dict[str, str]:
+        return {
+            "Rasa server": f"http://127.0.0.1:{self.ports.rasa}/",
+            "action server": f"http://127.0.0.1:{self.ports.actions}/health",
+            "web app": f"http://127.0.0.1:{self.ports.web}/healthz",
+        }
+
+    def stopped(self) -> tuple[str, int] | None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                return name, process.returncode
+        return None
+
+    def wait_until_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = dict(self.health_urls())
+        while waiting:
+            if (dead := self.stopped()) is not None:
+                raise RuntimeError(f"The {dead[0]} stopped while starting (exit code {dead[1]}).")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Not ready after {timeout:.0f} s: {', '.join(waiting)}.")
+            waiting = {name: url for name, url in waiting.items() if not _answers(url)}
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in self._logs:
+            log.close()
+
+
+def _welcome(ports: Ports) -> str:
+    web = f"http://127.0.0.1:{ports.web}"
+    return (
+        "\nHarbour is running. Press Ctrl-C to stop.\n"
+        f"  Website chat:   {web}/   (demo web access code: MOOR-LARK-7261)\n"
+        f"  Health:         {web}/healthz\n"
+        f"  SMS simulator:  .venv/bin/python -m webhook.simulate +447700900123   (demo PIN 4821)\n"
+    )
+
+
+def run() -> int:
+    from bot.schema import prepare
+    from bot.settings import get_settings
+
+    model = ensure_model()
+    ports = Ports(web=int(os.environ.get("PORT", 5000)))
+    settings = get_settings()
+    os.environ["HARBOUR_INSTANCE_DIR"] = str(settings.instance_dir)
+    print("Demo data loaded." if prepare() else "Database ready.", flush=True)
+    stack = Stack(ports, settings.instance_dir)
+
+    def _stop(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start(model)
+        stack.wait_until_ready()
+        print(_welcome(ports), flush=True)
+        while (dead := stack.stopped()) is None:
+            time.sleep(0.5)
+        print(f"\nThe {dead[0]} stopped (exit code {dead[1]}); stopping the others.", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping Harbour...", flush=True)
+        return 0
+    except RuntimeError as error:
+        print(f"\n{error} Stopping the others.", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bot.stack")
+    parser.add_argument("command", choices=("run", "train"))
+    args = parser.parse_args()
+    if args.command == "train":
+        print(ensure_model())
+    else:
+        sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The PIN form with real Trackers: right, wrong, locked, and never keeping what was typed."""
+import pytest
+
+from actions.verification import ActionAskPin, ValidatePinForm
+from bot.db import session_scope
+from bot.replies import render
+from bot.settings import get_settings
+from bot.verification import Identity, get_conversation, identity
+from tests.actions.conftest import SAM, load_domain, make_tracker, run
+
+pytestmark = pytest.mark.usefixtures("fresh_senders")
+
+
+def pin_turn(typed: str):
+    tracker = make_tracker(SAM, typed, "provide_pin", slots={"pin": typed, "pending_lookup": "review_status"},
+                           active_loop="pin_form", events_after=[{"event": "slot", "name": "pin", "value": typed}])
+    return run(ValidatePinForm(), tracker, load_domain())
+
+
+def slot_events(events):
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def sam_identity():
+    with session_scope() as session:
+        return identity(session, get_conversation(session, SAM))
+
+
+def test_the_right_pin_verifies_and_ends_the_form():
+    texts, events, _ = pin_turn("4821")
+    assert texts == [render("pin_verified")]
+    slots = slot_events(events)
+    assert slots["pin"] is None  # what was typed is never kept
+    assert slots["requested_slot"] is None
+    assert sam_identity() is Identity.VERIFIED
+
+
+def test_a_wrong_pin_asks_again_saying_how_many_tries_are_left():
+    _, events, _ = pin_turn("1111")
+    assert slot_events(events)["pin"] is None
+    assert "requested_slot" not in slot_events(events)  # the form asks again
+    texts, _, _ = run(ActionAskPin(), make_tracker(SAM, "1111", "provide_pin", active_loop="pin_form"))
+    assert texts == [render("pin_wrong", tries_left=get_settings().pin_max_attempts - 1)]
+
+
+def test_something_that_is_not_a_pin_is_not_counted():
+    pin_turn("dunno")
+    texts, _, _ = run(ActionAskPin(), make_tracker(SAM, "dunno", "out_of_scope", active_loop="pin_form"))
+    assert texts == [render("pin_not_a_pin")]
+    _, events, _ = pin_turn("4821")
+    assert sam_identity() is Identity.VERIFIED
+
+
+def test_three_wrong_pins_end_the_form_locked():
+    for _ in range(get_settings().pin_max_attempts):
+        _, events, _ = pin_turn("0000")
+    assert slot_events(events)["requested_slot"] is None
+    assert sam_identity() is Identity.LOCKED
+
+
+def test_the_first_ask_explains_why():
+    tracker = make_tracker(SAM, "where is our review up to", "ask_review_status", active_loop="pin_form",
+                           events_after=[{"event": "action", "name": "action_review_status"}])
+    texts, _, _ = run(ActionAskPin(), tracker)
+    assert texts == [render("pin_prompt")]

@@ -1,0 +1,127 @@
+"""Shared fixtures. Every run gets its own instance directory and ports, so runs never share state.
+
+The environment is set here, before anything reads settings, so the test process,
+the Rasa server, the action server and the web app all see the same database.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+INSTANCE_DIR = Path(tempfile.mkdtemp(prefix="harbour-test-"))
+ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
+PORTS = {"rasa": _free_port(), "actions": _free_port(), "web": _free_port()}
+os.environ.update(
+    HARBOUR_INSTANCE_DIR=str(INSTANCE_DIR),
+    RASA_URL=f"http://127.0.0.1:{PORTS['rasa']}",
+    ACTION_SERVER_URL=f"http://127.0.0.1:{PORTS['actions']}/webhook",
+    PORT=str(PORTS["web"]),
+    PUBLIC_URL=f"http://127.0.0.1:{PORTS['web']}",
+)
+for name in ("DATABASE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_FROM_NUMBER", "SECRET_KEY"):
+    os.environ.pop(name, None)
+
+from bot.schema import prepare  # noqa: E402  (after the environment is set)
+from bot.settings import get_settings  # noqa: E402
+from bot.stack import Ports, Stack, ensure_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def database():
+    """A migrated database holding the demo data."""
+    prepare()
+    return get_settings().database_url
+
+
+@pytest.fixture(scope="session")
+def stack(database):
+    """The real Rasa server, action server and web app, started once for the whole run."""
+    model = ensure_model()
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    services = Stack(Ports(**PORTS), INSTANCE_DIR, log_dir=ARTIFACTS_DIR)
+    services.start(model)
+    try:
+        services.wait_until_ready()
+        yield services
+    finally:
+        services.stop()
+
+
+@pytest.fixture
+def web_url(stack) -> str:
+    return f"http://127.0.0.1:{PORTS['web']}"
+
+
+class RasaChannel:
+    """Talks straight to a Rasa input channel, as the Flask layer does."""
+
+    def __init__(self, channel: str):
+        self.url = f"http://127.0.0.1:{PORTS['rasa']}/webhooks/{channel}/webhook"
+
+    def say(self, sender: str, text: str) -> str:
+        reply = requests.post(self.url, json={"sender": sender, "message": text}, timeout=30)
+        reply.raise_for_status()
+        return "\n".join(m.get("text", "") for m in reply.json())
+
+
+@pytest.fixture
+def sms_channel(stack) -> RasaChannel:
+    return RasaChannel("sms")
+
+
+@pytest.fixture
+def web_channel(stack) -> RasaChannel:
+    return RasaChannel("web")
+
+
+@pytest.fixture
+def new_sender() -> str:
+    """A conversation id nobody has used: a number in Ofcom's drama range for an unknown sender."""
+    return "+4477009" + str(uuid.uuid4().int)[:5]
+
+
+@pytest.fixture
+def partnership():
+    return get_settings().partnership
+
+
+def forget_conversation(sender: str) -> None:
+    """Starts a demo sender afresh: no verification, no messages, and a restarted Rasa tracker."""
+    forget_conversation_rows(sender)
+    requests.post(
+        f"http://127.0.0.1:{PORTS['rasa']}/webhooks/sms/webhook", json={"sender": sender, "message": "/restart"}, timeout=30
+    )
+
+
+@pytest.fixture
+def fresh(stack):
+    """Call with a sender id to start that conversation afresh."""
+    return forget_conversation
+
+
+def forget_conversation_rows(sender: str) -> None:
+    """Deletes the app's record of a conversation (not Rasa's tracker)."""
+    from sqlalchemy import delete, select
+
+    from bot.db import session_scope
+    from bot.models import Conversation, Escalation, Message
+
+    with session_scope() as session:
+        ids = session.scalars(select(Conversation.id).where(Conversation.sender_id == sender)).all()
+        if ids:
+            session.execute(delete(Message).where(Message.conversation_id.in_(ids)))
+            session.execute(delete(Escalation).where(Escalation.conversation_id.in_(ids)))
+            session.execute(delete(Conversation).where(Conversation.id.in_(ids)))

@@ -1,0 +1,51 @@
+"""Harbour's Flask app: the only public face. One blueprint per area (health, sms, chat)."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from bot.settings import get_settings
+
+csrf = CSRFProtect()
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def create_app(twilio_http_client=None) -> Flask:
+    """`twilio_http_client` replaces the twilio library's HTTP client (tests use a local fake)."""
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.extensions["twilio_http_client"] = twilio_http_client
+
+    from webhook import chat, health, sms
+
+    csrf.init_app(app)
+    csrf.exempt(sms.bp)  # Twilio signs its requests instead
+    for blueprint in (health.bp, sms.bp, chat.bp):
+        app.register_blueprint(blueprint)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    return app
