@@ -1,12 +1,12 @@
-"""What every Harbour action needs: the database off the event loop, and the local date."""
+"""What every Harbour action needs: the database off the event loop, the local date, and escalation signals."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import date
 from typing import Callable, TypeVar
-from zoneinfo import ZoneInfo
 
-from bot.settings import get_settings
+from bot.escalations import signal
+from bot.office_hours import local_now
 
 T = TypeVar("T")
 
@@ -16,10 +16,10 @@ async def off_loop(work: Callable[..., T], *args) -> T:
     return await asyncio.to_thread(work, *args)
 
 
-def local_now() -> datetime:
-    tz = ZoneInfo(get_settings().partnership.office_hours["timezone"])
-    return datetime.now(tz).replace(tzinfo=None)
-
-
 def local_today() -> date:
     return local_now().date()
+
+
+def ask_for_escalation(dispatcher, reason: str) -> None:
+    """Tells the Flask layer, through the reply, to hand this conversation to staff."""
+    dispatcher.utter_message(json_message=signal(reason))

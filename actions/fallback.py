@@ -1,8 +1,11 @@
-"""Low NLU confidence: say what Harbour can help with; the second time in a row, offer a person."""
+"""Low NLU confidence: say what Harbour can help with; the second time in a row, hand over to a person."""
 from __future__ import annotations
 
 from rasa_sdk import Action
 
+from actions.common import ask_for_escalation
+from bot.escalations import handoff_reply
+from bot.office_hours import local_now
 from bot.replies import render
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -25,6 +28,10 @@ class ActionFallback(Action):
         return "action_fallback"
 
     async def run(self, dispatcher, tracker, domain):
-        key = "offer_human" if fallbacks_in_a_row(tracker.events) >= 2 else "fallback"
-        dispatcher.utter_message(text=render(key, tracker.get_latest_input_channel()))
+        channel = tracker.get_latest_input_channel()
+        if fallbacks_in_a_row(tracker.events) >= 2:
+            dispatcher.utter_message(text=handoff_reply("repeated_fallback", channel, local_now()))
+            ask_for_escalation(dispatcher, "repeated_fallback")
+        else:
+            dispatcher.utter_message(text=render("fallback", channel))
         return []

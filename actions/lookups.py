@@ -9,7 +9,7 @@ from __future__ import annotations
 from rasa_sdk import Action
 from rasa_sdk.events import FollowupAction, SlotSet
 
-from actions.common import local_today, off_loop
+from actions.common import ask_for_escalation, local_today, off_loop
 from bot import wording
 from bot.db import session_scope
 from bot.models import ReviewContact
@@ -58,6 +58,7 @@ def answer_lookup(lookup: str, dispatcher, tracker) -> list:
             return [SlotSet("pending_lookup", lookup), FollowupAction("pin_form")]
         if state is Identity.LOCKED:
             dispatcher.utter_message(text=render("verification_locked", channel, minutes=settings.pin_lock_minutes))
+            ask_for_escalation(dispatcher, "verification_locked")
             return [SlotSet("pending_lookup", None)]
         if state is Identity.UNKNOWN:
             dispatcher.utter_message(text=render("not_verified", channel))

@@ -148,6 +148,8 @@ class Escalation(Base):
     claimed_at = Column(DateTime)
     resolved_at = Column(DateTime)
     outcome = Column(Text)
+    # The one reminder of the helplines a waiting family gets (human mode).
+    reminder_sent_at = Column(DateTime)
 
     conversation = relationship(Conversation)
 

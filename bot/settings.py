@@ -55,6 +55,10 @@ class Settings:
     sms_answer_max_chars: int = 320
     sms_reply_max_chars: int = 1600
     inbound_max_chars: int = 1600
+    # On-call staff phones told (without content) of every urgent escalation.
+    oncall_numbers: tuple[str, ...] = ()
+    # While staff have a conversation, one reminder of the helplines after this long without a staff reply.
+    reminder_after_minutes: int = 10
 
     @property
     def twilio_configured(self) -> bool:
@@ -115,6 +119,8 @@ def load_settings() -> Settings:
         twilio_auth_token=_secret(instance_dir, "TWILIO_AUTH_TOKEN", "local_twilio_token"),
         twilio_from_number=os.environ.get("TWILIO_FROM_NUMBER") or None,
         rasa_timeout_seconds=float(os.environ.get("RASA_TIMEOUT_SECONDS", 8.0)),
+        oncall_numbers=tuple(n.strip() for n in os.environ.get("ONCALL_NUMBERS", "").split(",") if n.strip()),
+        reminder_after_minutes=_int_env("HARBOUR_REMINDER_AFTER_MINUTES", 10),
         verification_hours=_int_env("HARBOUR_VERIFICATION_HOURS", 24),
         pin_max_attempts=_int_env("HARBOUR_PIN_MAX_ATTEMPTS", 3),
         pin_lock_minutes=_int_env("HARBOUR_PIN_LOCK_MINUTES", 15),

@@ -125,3 +125,15 @@ def forget_conversation_rows(sender: str) -> None:
             session.execute(delete(Message).where(Message.conversation_id.in_(ids)))
             session.execute(delete(Escalation).where(Escalation.conversation_id.in_(ids)))
             session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+
+
+@pytest.fixture
+def with_settings(monkeypatch):
+    """with_settings(NAME=value, ...): settings re-read from the environment for this test only."""
+    def apply(**variables):
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -57,25 +57,32 @@ def _keyword(text: str) -> str:
     return re.sub(r"[^A-Za-z]", "", text).upper() if len(text) <= 20 else ""
 
 
-def _set_opt_out(sender: str, opted_out: bool) -> bool:
-    """Records the number's choice; returns whether it was opted out before."""
+def _set_opt_out(sender: str, opted_out: bool) -> None:
+    """Records the number's choice, and a note of it for staff."""
     with session_scope() as session:
         conversation = get_conversation(session, sender)
-        before = conversation.opted_out
         conversation.opted_out = opted_out
         note = "Opted out of SMS (STOP)." if opted_out else "Opted back in to SMS."
         session.add(Message(conversation_id=conversation.id, direction="in", author="system", text=note))
-        return before
 
 
 def _local_reply(sender: str, text: str, sid: str | None, reply_key: str) -> Response:
-    """Stores the message and answers from the Flask layer, without a bot turn."""
-    inbound_id, earlier = store_inbound("sms", sender, text, sid)
+    """Stores the message and answers from the Flask layer, without a bot turn (none to an opted-out number)."""
+    inbound_id, earlier = store_inbound(sender, text, sid)
     if inbound_id is None:
         return twiml(earlier or [])
-    replies = [Reply(render(reply_key, "sms"))]
+    with session_scope() as session:
+        opted_out = get_conversation(session, sender).opted_out
+    replies = [] if opted_out else [Reply(render(reply_key, "sms"))]
     store_replies(sender, inbound_id, replies)
     return twiml(replies)
+
+
+def _media_or_empty(form) -> tuple[str, str]:
+    """What to store and which reply to give for a message with no text."""
+    if form.get("NumMedia", "0") not in ("", "0"):
+        return "(picture or file with no text)", "message_media_only"
+    return "(empty message)", "message_empty"
 
 
 @bp.post("")
@@ -95,23 +102,18 @@ def inbound():
         return twiml([])  # Twilio confirms the opt-out itself; nothing more is sent
     with session_scope() as session:
         opted_out = get_conversation(session, sender).opted_out
-    if opted_out:
-        if keyword in START_WORDS:
-            _set_opt_out(sender, False)
-            return _local_reply(sender, text, sid, "sms_resubscribed")
-        store_inbound("sms", sender, text, sid)  # kept for staff; nothing is sent back
-        return twiml([])
-    if keyword in HELP_WORDS:
+    if opted_out and keyword in START_WORDS:
+        _set_opt_out(sender, False)
+        return _local_reply(sender, text, sid, "sms_resubscribed")
+    if keyword in HELP_WORDS and not opted_out:
         return _local_reply(sender, text, sid, "sms_help")
     if not text:
-        media = form.get("NumMedia", "0")
-        return _local_reply(sender, "(picture or file with no text)" if media not in ("", "0") else "(empty message)",
-                            sid, "message_media_only" if media not in ("", "0") else "message_empty")
+        stored_as, reply_key = _media_or_empty(form)
+        return _local_reply(sender, stored_as, sid, reply_key)
     if len(text) > get_settings().inbound_max_chars:
         return _local_reply(sender, text, sid, "message_too_long")
-
-    turn = handle_message("sms", sender, text, sid)
-    return twiml(turn.replies)
+    # Opted-out numbers still pass through: their words are kept and the safety check runs.
+    return twiml(handle_message("sms", sender, text, sid).replies)
 
 
 @bp.post("/status")

@@ -18,9 +18,10 @@ def test_one_fallback_says_what_harbour_can_help_with():
     assert texts == [render("fallback", "sms")]
 
 
-def test_two_fallbacks_in_a_row_offer_a_person():
-    texts, _, _ = run(ActionFallback(), tracker_after("nlu_fallback", "nlu_fallback"), {})
-    assert texts == [render("offer_human", "sms")]
+def test_two_fallbacks_in_a_row_hand_over_to_a_person():
+    texts, events, messages = run(ActionFallback(), tracker_after("nlu_fallback", "nlu_fallback"), {})
+    assert texts[0].startswith(render("handoff_repeated_fallback", "sms", when="")[:40])
+    assert events == [] and messages[1]["custom"] == {"harbour_escalate": "repeated_fallback"}
 
 
 def test_fallbacks_with_an_understood_message_between_do_not_count_as_in_a_row():

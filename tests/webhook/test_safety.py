@@ -1,0 +1,146 @@
+"""The safety net through the real Flask app and Rasa: every crisis message gets help and an urgent
+escalation; grief, anger and questions do not raise an alarm; human mode keeps the bot quiet."""
+from datetime import datetime, timedelta
+
+import pytest
+import yaml
+from sqlalchemy import select, update
+
+from bot.db import session_scope
+from bot.escalations import hand_back
+from bot.models import Escalation, OutboundMessage
+from bot.settings import REPO_ROOT, get_settings
+from bot.verification import get_conversation
+from tests.webhook.conftest import reply_of, signed_post, twilio_form
+
+DATA = REPO_ROOT / "tests" / "data"
+CRISIS = yaml.safe_load((DATA / "safety_crisis.yml").read_text())
+GRIEF = yaml.safe_load((DATA / "safety_grief.yml").read_text())["messages"]
+
+
+def helplines():
+    return get_settings().partnership.helplines
+
+
+def escalations(sender):
+    with session_scope() as session:
+        conversation = get_conversation(session, sender)
+        rows = session.scalars(select(Escalation).where(Escalation.conversation_id == conversation.id)).all()
+        return [(e.reason, e.priority, e.status) for e in rows], conversation.mode
+
+
+@pytest.mark.parametrize("kind, message", [(k, m) for k in ("crisis_self", "child_at_risk") for m in CRISIS[k]])
+def test_every_crisis_message_gets_signposting_and_an_urgent_escalation(text_harbour, new_sender, kind, message):
+    reply = text_harbour(new_sender, message)
+    assert f"call {helplines()['emergency']['number']}" in reply
+    assert helplines()["samaritans"]["number"] in reply
+    if kind == "child_at_risk":
+        assert helplines()["nspcc"]["number"] in reply or "crisis_self" in [r for r, _, _ in escalations(new_sender)[0]]
+    rows, mode = escalations(new_sender)
+    assert [priority for _, priority, _ in rows] == ["urgent"]
+    assert mode == "staff"
+
+
+@pytest.mark.parametrize("message", GRIEF)
+def test_grief_anger_and_questions_raise_no_alarm(text_harbour, new_sender, message):
+    reply = text_harbour(new_sender, message)
+    assert f"call {helplines()['emergency']['number']}" not in reply
+    assert "urgent" not in [priority for _, priority, _ in escalations(new_sender)[0]]
+
+
+def test_the_website_chat_gets_the_same_safety_net(client, new_sender):
+    page = client.get("/")
+    token = page.get_data(as_text=True).split('name="csrf-token" content="')[1].split('"')[0]
+    reply = client.post("/chat/messages", json={"text": "i cant do this anymore, ive got the tablets here"},
+                        headers={"X-CSRFToken": token}).get_json()
+    assert helplines()["samaritans"]["number"] in reply["replies"][0]["text"]
+    with session_scope() as session:
+        rows = session.scalars(select(Escalation).where(Escalation.reason == "crisis_self")
+                               .order_by(Escalation.id.desc())).first()
+        assert rows.priority == "urgent" and rows.conversation.channel == "web"
+
+
+def test_on_call_staff_are_alerted_without_the_message(with_settings, new_sender):
+    from webhook import create_app
+
+    with_settings(ONCALL_NUMBERS="+447700900001, +447700900002")
+    client = create_app().test_client()
+    secret_words = "he is hitting my little sister right now"
+    reply_of(signed_post(client, "/sms", twilio_form(new_sender, secret_words)))
+    with session_scope() as session:
+        conversation = get_conversation(session, new_sender)
+        alerts = session.scalars(select(OutboundMessage).where(
+            OutboundMessage.purpose == "oncall_alert", OutboundMessage.body.contains(f"/conversations/{conversation.id}"))).all()
+    assert sorted(a.to_address for a in alerts) == ["+447700900001", "+447700900002"]
+    for alert in alerts:
+        assert "sister" not in alert.body and "hitting" not in alert.body
+        assert alert.transport == "outbox"
+
+
+def test_outside_office_hours_the_reply_says_when_a_person_will_see_it(monkeypatch, text_harbour, new_sender):
+    saturday_night = datetime(2026, 11, 28, 22, 30)
+    monkeypatch.setattr("webhook.inbound.local_now", lambda: saturday_night)
+    reply = text_harbour(new_sender, "i want to end it all tonight")
+    assert reply.index(f"call {helplines()['emergency']['number']}") < reply.index("from 9am on Monday 30 November 2026")
+
+
+def test_human_mode_keeps_the_bot_quiet_until_staff_hand_back(text_harbour, new_sender):
+    handover = text_harbour(new_sender, "can i talk to a real person please")
+    assert "person" in handover
+    rows, mode = escalations(new_sender)
+    assert rows == [("request_human", "normal", "open")] and mode == "staff"
+
+    assert text_harbour(new_sender, "what is a review") == ""  # quiet, but kept for staff
+    with session_scope() as session:
+        texts = [m.text for m in get_conversation(session, new_sender).messages if m.author == "family"]
+    assert texts[-1] == "what is a review"
+
+    # The safety check still runs while with staff, and raises the priority.
+    assert helplines()["samaritans"]["number"] in text_harbour(new_sender, "i dont want to be here any more")
+    assert escalations(new_sender)[0] == [("crisis_self", "urgent", "open")]
+
+    with session_scope() as session:
+        hand_back(session, get_conversation(session, new_sender))
+    assert "six months" in text_harbour(new_sender, "how long does a review take")
+
+
+def test_one_reminder_after_a_silence_from_staff(text_harbour, new_sender):
+    text_harbour(new_sender, "i want to speak to someone")
+    assert text_harbour(new_sender, "hello?") == ""
+    minutes = get_settings().reminder_after_minutes
+    with session_scope() as session:
+        conversation = get_conversation(session, new_sender)
+        session.execute(update(Escalation).where(Escalation.conversation_id == conversation.id)
+                        .values(created_at=Escalation.created_at - timedelta(minutes=minutes + 1)))
+    reminder = text_harbour(new_sender, "is anyone there")
+    assert helplines()["samaritans"]["number"] in reminder
+    assert text_harbour(new_sender, "still waiting") == ""  # only one
+
+
+def test_an_opted_out_number_gets_no_reminder_and_no_reply(text_harbour, new_sender):
+    text_harbour(new_sender, "i want to make a complaint about social services")
+    text_harbour(new_sender, "STOP")
+    with session_scope() as session:
+        conversation = get_conversation(session, new_sender)
+        session.execute(update(Escalation).where(Escalation.conversation_id == conversation.id)
+                        .values(created_at=Escalation.created_at - timedelta(hours=2)))
+    assert text_harbour(new_sender, "hello?") == ""
+    assert text_harbour(new_sender, "i want to kill myself") == ""  # nothing may be sent...
+    assert escalations(new_sender)[0][0][1] == "urgent"  # ...but staff are told at once
+
+
+@pytest.mark.parametrize("message, reason", [
+    ("i want to make a complaint about how the police treated us", "complaint"),
+    ("can someone ring me please i need to talk to a real person", "request_human"),
+])
+def test_a_complaint_or_a_wish_for_a_person_is_a_normal_escalation(text_harbour, new_sender, message, reason):
+    reply = text_harbour(new_sender, message)
+    assert reply
+    assert escalations(new_sender)[0] == [(reason, "normal", "open")]
+
+
+def test_two_fallbacks_in_a_row_hand_over(text_harbour, new_sender):
+    text_harbour(new_sender, "xqzv plorp")
+    text_harbour(new_sender, "blorf snarg wib")
+    assert escalations(new_sender)[0] == [("repeated_fallback", "normal", "open")]
+
