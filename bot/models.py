@@ -123,7 +123,7 @@ class Message(Base):
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
     direction = Column(String(3), nullable=False)  # "in" or "out"
-    author = Column(String(10), nullable=False)  # family, bot, staff, system
+    author = Column(String(10), nullable=False)  # family, bot, staff, system, note (private to staff)
     text = Column(Text, nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     twilio_sid = Column(String(64), unique=True)
@@ -133,6 +133,7 @@ class Message(Base):
     reply_to_id = Column(Integer, ForeignKey("messages.id"))
 
     conversation = relationship(Conversation, back_populates="messages")
+    staff_user = relationship("StaffUser")
 
 
 class Escalation(Base):
@@ -152,6 +153,7 @@ class Escalation(Base):
     reminder_sent_at = Column(DateTime)
 
     conversation = relationship(Conversation)
+    claimed_by = relationship("StaffUser")
 
 
 class StaffUser(Base):
@@ -175,6 +177,22 @@ class AuditEntry(Base):
     staff_user_id = Column(Integer, ForeignKey("staff_users.id"))
     action = Column(String(60), nullable=False)
     target = Column(String(200))
+    remote_addr = Column(String(64))
+
+    staff_user = relationship(StaffUser)
+
+
+class StaffSession(Base):
+    """A signed-in staff session, kept on the server so that signing out really ends it."""
+
+    __tablename__ = "staff_sessions"
+
+    id = Column(Integer, primary_key=True)
+    token_digest = Column(String(64), unique=True, nullable=False)
+    staff_user_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    last_seen_at = Column(DateTime, nullable=False, default=utcnow)
+    ended_at = Column(DateTime)
 
     staff_user = relationship(StaffUser)
 

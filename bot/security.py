@@ -50,3 +50,7 @@ def new_pin() -> str:
 def new_web_code() -> str:
     words = [secrets.choice(_CODE_WORDS) for _ in range(2)]
     return f"{words[0]}-{words[1]}-{secrets.randbelow(10_000):04d}"
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return _hasher.check_needs_rehash(stored_hash)

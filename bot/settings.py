@@ -59,6 +59,13 @@ class Settings:
     oncall_numbers: tuple[str, ...] = ()
     # While staff have a conversation, one reminder of the helplines after this long without a staff reply.
     reminder_after_minutes: int = 10
+    # Staff console sessions and sign-in protection.
+    staff_idle_minutes: int = 30
+    staff_session_hours: int = 12
+    staff_lock_after_failures: int = 5
+    staff_lock_minutes: int = 5
+    staff_failures_per_address: int = 20  # within staff_lock_window_minutes, from one address
+    staff_lock_window_minutes: int = 15
 
     @property
     def twilio_configured(self) -> bool:
@@ -121,6 +128,8 @@ def load_settings() -> Settings:
         rasa_timeout_seconds=float(os.environ.get("RASA_TIMEOUT_SECONDS", 8.0)),
         oncall_numbers=tuple(n.strip() for n in os.environ.get("ONCALL_NUMBERS", "").split(",") if n.strip()),
         reminder_after_minutes=_int_env("HARBOUR_REMINDER_AFTER_MINUTES", 10),
+        staff_idle_minutes=_int_env("HARBOUR_STAFF_IDLE_MINUTES", 30),
+        staff_session_hours=_int_env("HARBOUR_STAFF_SESSION_HOURS", 12),
         verification_hours=_int_env("HARBOUR_VERIFICATION_HOURS", 24),
         pin_max_attempts=_int_env("HARBOUR_PIN_MAX_ATTEMPTS", 3),
         pin_lock_minutes=_int_env("HARBOUR_PIN_LOCK_MINUTES", 15),

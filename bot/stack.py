@@ -179,8 +179,9 @@ def _welcome(ports: Ports) -> str:
     return (
         "\nHarbour is running. Press Ctrl-C to stop.\n"
         f"  Website chat:   {web}/   (demo web access code: MOOR-LARK-7261)\n"
-        f"  Health:         {web}/healthz\n"
+        f"  Staff console:  {web}/staff   (demo.reviewer / demo-only-change-me)\n"
         f"  SMS simulator:  .venv/bin/python -m webhook.simulate +447700900123   (demo PIN 4821)\n"
+        f"  Health:         {web}/healthz\n"
     )
 
 

@@ -1,4 +1,4 @@
-"""Harbour's Flask app: the only public face. One blueprint per area (health, sms, chat)."""
+"""Harbour's Flask app: the only public face. One blueprint per area (health, sms, chat, staff)."""
 from __future__ import annotations
 
 import logging
@@ -33,11 +33,11 @@ def create_app(twilio_http_client=None) -> Flask:
     )
     app.extensions["twilio_http_client"] = twilio_http_client
 
-    from webhook import chat, health, sms
+    from webhook import chat, health, sms, staff
 
     csrf.init_app(app)
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
-    for blueprint in (health.bp, sms.bp, chat.bp):
+    for blueprint in (health.bp, sms.bp, chat.bp, staff.bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

@@ -159,15 +159,14 @@ def handle_message(channel: str, sender_id: str, text: str, twilio_sid: str | No
             with_staff, opted_out = conversation.mode == "staff", conversation.opted_out
         crisis = safety.check(text)
         if crisis:
-            _escalate(sender_id, crisis)
-            replies = [Reply(handoff_reply(crisis, channel, local_now()))]
-        elif opted_out:
+            _escalate(sender_id, crisis)  # staff are told even when nothing may be sent back
+        if opted_out:
             replies = []  # kept for staff; nothing may be sent to this number
+        elif crisis:
+            replies = [Reply(handoff_reply(crisis, channel, local_now()))]
         elif with_staff:
             replies = _while_with_staff(channel, sender_id)
         else:
             replies = ask_assistant(channel, sender_id, text)
-        if opted_out:
-            replies = []
         store_replies(sender_id, inbound_id, replies)
         return Turn(replies)

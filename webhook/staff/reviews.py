@@ -1,0 +1,200 @@
+"""Review records: list, create, edit, change the stage (optionally telling the family), contacts and codes."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, DateField, DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from bot.db import session_scope
+from bot.models import Contact, Conversation, Professional, Review, ReviewContact
+from bot.security import code_digest, hash_secret, new_pin, new_web_code
+from bot.verification import E164, get_conversation
+from bot.wording import stage_wording, stages
+from webhook.outbound import OptedOut, send_to_family
+from webhook.staff import bp
+from webhook.staff.auth import audit, staff_required
+
+
+def _stage_choices():
+    return [(stage, stage.replace("_", " ").capitalize()) for stage in stages()]
+
+
+class ReviewForm(FlaskForm):
+    reference = StringField("Reference", validators=[DataRequired(), Length(max=64)])
+    child_alias = StringField("Child's alias", validators=[DataRequired(), Length(max=100)])
+    decision_date = DateField("Date of the decision to hold a review", validators=[DataRequired()])
+    stage = SelectField("Stage", choices=_stage_choices)
+    lead_reviewer_id = SelectField("Lead Reviewer", coerce=int, validate_choice=False)
+    extended_to = DateField("Extended to", validators=[Optional()])
+    extension_reason = TextAreaField("Reason for the extension", validators=[Optional(), Length(max=300)])
+    published_on = DateField("Published on", validators=[Optional()])
+    next_meeting_at = DateTimeLocalField("Next family meeting", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    next_meeting_place = StringField("Meeting place", validators=[Optional(), Length(max=200)])
+
+
+class StageForm(FlaskForm):
+    stage = SelectField("New stage", choices=_stage_choices)
+    notify = BooleanField("Send a short update to family members who agreed to updates")
+
+
+class ContactForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    relationship = StringField("Relationship to the child", validators=[DataRequired(), Length(max=100)])
+    phone = StringField("Mobile number (E.164, e.g. +447700900123)",
+                        validators=[Optional(), Regexp(E164.pattern, message="Use the +44... form.")])
+    preferred_channel = SelectField("Prefers", choices=[("sms", "SMS"), ("web", "Website")])
+    trusted_professional_id = SelectField("Trusted professional", coerce=int, validate_choice=False)
+    consent_to_updates = BooleanField("Agrees to receive updates")
+
+
+class ActionForm(FlaskForm):
+    """A button with nothing to fill in (CSRF only)."""
+
+
+def _professional_choices(db, role_word: str | None = None):
+    rows = db.scalars(select(Professional).order_by(Professional.name)).all()
+    return [(0, "None yet")] + [(p.id, f"{p.name} ({p.role})") for p in rows if not role_word or role_word in p.role]
+
+
+def _review_or_404(db, review_id: int) -> Review:
+    review = db.get(Review, review_id)
+    if review is None:
+        abort(404)
+    return review
+
+
+def update_message(review: Review) -> str:
+    """The short update a consenting family member gets when the stage changes."""
+    wording = stage_wording()[review.stage]
+    return f"An update about the review: {wording['now']} {wording['next']}".strip()
+
+
+@bp.get("/reviews")
+@staff_required()
+def reviews():
+    with session_scope() as db:
+        rows = db.scalars(select(Review).order_by(Review.decision_date.desc())).all()
+        return render_template("staff/reviews.html", reviews=rows)
+
+
+@bp.route("/reviews/new", methods=["GET", "POST"])
+@bp.route("/reviews/<int:review_id>", methods=["GET", "POST"])
+@staff_required()
+def review(review_id: int | None = None):
+    with session_scope() as db:
+        record = _review_or_404(db, review_id) if review_id else None
+        form = ReviewForm(obj=record)
+        form.lead_reviewer_id.choices = _professional_choices(db, "Reviewer")
+        if form.validate_on_submit():
+            clash = db.scalar(select(Review).where(Review.reference == form.reference.data.strip()))
+            if clash is not None and clash is not record:
+                flash("Another review already has that reference.", "error")
+            else:
+                if record is None:
+                    record = Review(reference="", child_alias="", decision_date=form.decision_date.data)
+                    db.add(record)
+                form.populate_obj(record)
+                record.reference = record.reference.strip()
+                record.lead_reviewer_id = form.lead_reviewer_id.data or None
+                db.flush()
+                audit(db, "edit_review" if review_id else "create_review", target=record.reference)
+                flash("Review saved.", "info")
+                return redirect(url_for("staff.review", review_id=record.id))
+        elif record is not None:
+            audit(db, "view_review", target=record.reference)
+        contact_form = ContactForm()
+        contact_form.trusted_professional_id.choices = _professional_choices(db)
+        return render_template("staff/review.html", review=record, form=form,
+                               stage_form=StageForm(stage=record.stage if record else None),
+                               contact_form=contact_form, action_form=ActionForm())
+
+
+@bp.post("/reviews/<int:review_id>/stage")
+@staff_required()
+def change_stage(review_id: int):
+    form = StageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    with session_scope() as db:
+        record = _review_or_404(db, review_id)
+        old, record.stage = record.stage, form.stage.data
+        audit(db, "stage_change", target=f"{record.reference}: {old} -> {record.stage}")
+        sent, skipped = 0, []
+        if form.notify.data:
+            for member in record.members:
+                if not member.consent_to_updates:
+                    continue
+                conversation = _family_conversation(db, member.contact)
+                if conversation is None:
+                    skipped.append(member.contact.name)
+                    continue
+                try:
+                    send_to_family(db, conversation, update_message(record), "review_update")
+                    sent += 1
+                except OptedOut:
+                    skipped.append(member.contact.name)
+        flash(f"Stage changed. Updates sent: {sent}." + (f" Not sent to: {', '.join(skipped)}." if skipped else ""),
+              "info")
+    return redirect(url_for("staff.review", review_id=review_id))
+
+
+def _family_conversation(db, contact: Contact) -> Conversation | None:
+    """Where an update reaches this person: their phone, or their latest website conversation."""
+    if contact.preferred_channel == "web":
+        latest = db.scalar(select(Conversation).where(Conversation.contact_id == contact.id,
+                                                      Conversation.channel == "web")
+                           .order_by(Conversation.last_inbound_at.desc()))
+        if latest is not None:
+            return latest
+    return get_conversation(db, contact.phone) if contact.phone else None
+
+
+@bp.post("/reviews/<int:review_id>/contacts")
+@staff_required()
+def add_contact(review_id: int):
+    form = ContactForm()
+    with session_scope() as db:
+        record = _review_or_404(db, review_id)
+        form.trusted_professional_id.choices = _professional_choices(db)
+        if not form.validate_on_submit():
+            flash("Check the contact's details: " + "; ".join(e for errors in form.errors.values() for e in errors),
+                  "error")
+            return redirect(url_for("staff.review", review_id=review_id))
+        phone = form.phone.data.strip() or None
+        contact = db.scalar(select(Contact).where(Contact.phone == phone)) if phone else None
+        if contact is None:
+            contact = Contact(name=form.name.data.strip(), phone=phone, preferred_channel=form.preferred_channel.data)
+            db.add(contact)
+            db.flush()
+        if any(m.contact_id == contact.id for m in record.members):
+            flash(f"{contact.name} is already on this review.", "error")
+        else:
+            db.add(ReviewContact(review_id=record.id, contact_id=contact.id,
+                                 relationship_to_child=form.relationship.data.strip(),
+                                 trusted_professional_id=form.trusted_professional_id.data or None,
+                                 consent_to_updates=form.consent_to_updates.data))
+            audit(db, "add_contact", target=record.reference)
+    return redirect(url_for("staff.review", review_id=review_id))
+
+
+@bp.post("/contacts/<int:contact_id>/<any(pin, web_code):kind>")
+@staff_required()
+def issue_code(contact_id: int, kind: str):
+    """A new PIN or web access code, shown once to the staff member and stored only hashed."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with session_scope() as db:
+        contact = db.get(Contact, contact_id)
+        if contact is None:
+            abort(404)
+        if kind == "pin":
+            code = new_pin()
+            contact.pin_hash = hash_secret(code)
+        else:
+            code = new_web_code()
+            contact.web_code_digest = code_digest(code)
+        audit(db, f"issue_{kind}", target=f"contact {contact.id}")
+        return render_template("staff/code_issued.html", contact=contact, kind=kind, code=code,
+                               review_id=contact.memberships[0].review_id if contact.memberships else None)
