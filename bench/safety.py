@@ -1,4 +1,5 @@
-"""Recall on crisis messages and false alarms on grief, for the keyword check, the NLU and both.
+"""Recall on crisis messages and false alarms on grief: the keyword check, the classifier, and both
+as Harbour combines them.
 
     .venv/bin/python bench/safety.py [--model models/harbour-....tar.gz] [--show]
 
@@ -43,22 +44,25 @@ def main() -> None:
 
     keyword_crisis = [check(t) is not None for t in crisis]
     keyword_grief = [check(t) is not None for t in grief]
-    # The model's own pipeline includes the keyword check; "NLU" here is the classifier alone.
-    intents = [parse.get("classifier_intent", parse["intent"]["name"]) for parse in parse_all(crisis + grief, args.model)]
+    # The model's pipeline ends with bot/nlu_safety.py (the keyword check, and the grief guard on the
+    # classifier): "classifier" is DIET alone, "combined" the pipeline's final intent, as Harbour acts on it.
+    parses = parse_all(crisis + grief, args.model)
+    intents = [parse.get("classifier_intent", parse["intent"]["name"]) for parse in parses]
+    final = [parse["intent"]["name"] in CRISIS_INTENTS for parse in parses]
     nlu_crisis = [i in CRISIS_INTENTS for i in intents[: len(crisis)]]
     nlu_grief = [i in CRISIS_INTENTS for i in intents[len(crisis):]]
 
     print(f"{len(crisis)} crisis messages, {len(grief)} grief / anger / FAQ messages\n")
     report("keywords", keyword_crisis, keyword_grief)
-    report("NLU", nlu_crisis, nlu_grief)
-    combined_crisis = [a or b for a, b in zip(keyword_crisis, nlu_crisis)]
-    combined_grief = [a or b for a, b in zip(keyword_grief, nlu_grief)]
+    report("classifier", nlu_crisis, nlu_grief)
+    combined_crisis, combined_grief = final[: len(crisis)], final[len(crisis):]
     report("combined", combined_crisis, combined_grief)
     if args.show:
         print("\nmissed by both:", *[t for t, hit in zip(crisis, combined_crisis) if not hit], sep="\n  ")
         print("\nmissed by keywords:", *[t for t, hit in zip(crisis, keyword_crisis) if not hit], sep="\n  ")
         print("\nfalse alarms (keywords):", *[t for t, hit in zip(grief, keyword_grief) if hit], sep="\n  ")
-        print("\nfalse alarms (NLU):", *[t for t, hit in zip(grief, nlu_grief) if hit], sep="\n  ")
+        print("\nfalse alarms (classifier):", *[t for t, hit in zip(grief, nlu_grief) if hit], sep="\n  ")
+        print("\nfalse alarms (combined):", *[t for t, hit in zip(grief, combined_grief) if hit], sep="\n  ")
 
 
 if __name__ == "__main__":

@@ -174,6 +174,17 @@ _SELF = [re.compile(p) for p in _SELF_PATTERNS]
 _CHILD_RE = [re.compile(p) for p in _CHILD_PATTERNS]
 
 
+# Grief about something that has happened, with nothing of the writer's own wish or of danger now:
+# when only the classifier (not the patterns above) calls such a message a crisis, it is overruled.
+_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|convicted|"
+                        r"sentenced|post mortem|trial)\b")
+_WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish|going to|need|cant|dont want|will|"
+                                 r"scared|terrified|frightened|worried)\b|\b(?:right now|tonight|help me|please help|"
+                                 r"with (?:him|her|them) now|keeps|again)\b")
+_DEATH_WISH = re.compile(r"\b(?:should (?:have|of) died|want to die|die too|be dead)\b")
+_CARRY_IT_OUT = re.compile(r"\b(?:going to|will|ill) (?:make (?:that|it) happen|do it)\b")
+
+
 def normalise(text: str) -> str:
     """Lower case, no apostrophes, words only, SMS spelling spelled out."""
     text = text.lower().replace("\u2019", "'").replace("'", "")
@@ -184,7 +195,7 @@ def normalise(text: str) -> str:
 def check(text: str) -> str | None:
     """CRISIS_SELF or CHILD_AT_RISK if the message looks like a crisis happening now, else None."""
     plain = normalise(text)
-    if any(p.search(plain) for p in _SELF):
+    if any(p.search(plain) for p in _SELF) or (_DEATH_WISH.search(plain) and _CARRY_IT_OUT.search(plain)):
         return CRISIS_SELF
     if any(p.search(plain) for p in _CHILD_RE):
         return CHILD_AT_RISK
@@ -194,6 +205,18 @@ def check(text: str) -> str | None:
     ):
         return CHILD_AT_RISK
     return None
+
+
+def classifier_alarm_stands(text: str) -> bool:
+    """Whether the NLU classifier's crisis intent stands for a message `check` found nothing in.
+
+    It does not for a word or two ("abuse?" is a question about the review), nor for grief about
+    what has happened with no wish of the writer's own and no sign of danger now.
+    """
+    plain = normalise(text)
+    if len(plain.split()) <= 2:
+        return False
+    return not (_PAST_HARM.search(plain) and not _WISH_OR_DANGER_NOW.search(plain))
 
 
 def signposting(kind: str, partnership: Partnership) -> Answer:
