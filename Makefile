@@ -8,13 +8,21 @@ UV     := $(PYTHON) -m uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: run test train install browser clean
+.PHONY: run test test-shared-stores train install browser clean
 
 run: install
 	$(PY) -m bot.stack run
 
 test: install browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not shared_stores" $(PYTEST_ARGS)
+
+# The database- and Rasa-backed tests again, on PostgreSQL and Redis (which the caller
+# starts; .ci/run does): HARBOUR_TEST_POSTGRES=postgresql://user:pw@127.0.0.1/postgres
+# HARBOUR_TEST_REDIS=127.0.0.1:6379. Includes the two-replica tests.
+test-shared-stores: install
+	@test -n "$$HARBOUR_TEST_POSTGRES" && test -n "$$HARBOUR_TEST_REDIS" || \
+		{ echo "Set HARBOUR_TEST_POSTGRES and HARBOUR_TEST_REDIS (see the Makefile)."; exit 2; }
+	$(PY) -m pytest tests/bot tests/actions tests/integration tests/webhook $(PYTEST_ARGS)
 
 train: install
 	$(PY) -m bot.stack train

@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,9 +26,13 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
-@lru_cache(maxsize=None)
 def get_engine(url: str | None = None) -> Engine:
-    url = url or get_settings().database_url
+    """The engine for `url`, by default the configured DATABASE_URL; one per URL per process."""
+    return _engine(url or get_settings().database_url)
+
+
+@lru_cache(maxsize=None)
+def _engine(url: str) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -35,14 +40,14 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 @lru_cache(maxsize=None)
-def _session_factory(url: str | None) -> sessionmaker:
-    return sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+def _session_factory(url: str) -> sessionmaker:
+    return sessionmaker(bind=_engine(url), future=True, expire_on_commit=False)
 
 
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""
-    session: Session = _session_factory(url)()
+    session: Session = _session_factory(url or get_settings().database_url)()
     try:
         yield session
         session.commit()
@@ -51,3 +56,9 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_if_absent(session: Session, model, **values) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: two requests creating the same row at once both succeed."""
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}[session.get_bind().dialect.name]
+    session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())

@@ -41,7 +41,7 @@ class Settings:
     database_url: str
     secret_key: str
     partnership: Partnership
-    rasa_url: str
+    rasa_urls: tuple[str, ...]  # one per Rasa replica
     action_server_url: str
     public_url: str
     twilio_account_sid: str | None
@@ -118,7 +118,8 @@ def load_settings() -> Settings:
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'harbour.db'}",
         secret_key=_secret(instance_dir, "SECRET_KEY", "secret_key"),
         partnership=load_partnership(),
-        rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+        rasa_urls=tuple(u.strip().rstrip("/") for u in os.environ.get("RASA_URL", "http://127.0.0.1:5005").split(",")
+                        if u.strip()),
         action_server_url=os.environ.get("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
         public_url=(os.environ.get("PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}").rstrip("/"),
         twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or None,

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,38 +73,60 @@ def _rasa_env(env: dict) -> dict:
 
 @dataclass(frozen=True)
 class Ports:
-    rasa: int = 5005
+    rasa: int = 5005  # the first replica; more replicas take the ports after it
     actions: int = 5055
     web: int = 5000
+    rasa_replicas: int = 1
+
+    @property
+    def rasa_ports(self) -> list[int]:
+        return [self.rasa + n for n in range(self.rasa_replicas)]
 
 
 def service_env(ports: Ports, instance_dir: Path, base: dict | None = None) -> dict:
     """The environment all three processes share; anything already set wins."""
     env = _rasa_env(dict(os.environ if base is None else base))
     env["HARBOUR_INSTANCE_DIR"] = str(instance_dir)
-    env.setdefault("RASA_URL", f"http://127.0.0.1:{ports.rasa}")
+    env.setdefault("RASA_URL", ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports))
     env.setdefault("ACTION_SERVER_URL", f"http://127.0.0.1:{ports.actions}/webhook")
     env.setdefault("TRACKER_STORE_URL", f"sqlite:///{instance_dir / 'rasa_tracker.db'}")
     env.setdefault("LOCK_STORE_TYPE", "in_memory")
-    env.setdefault("LOCK_STORE_URL", "")
+    env.setdefault("LOCK_STORE_URL", "127.0.0.1")
+    env.setdefault("LOCK_STORE_PORT", "6379")
+    env.setdefault("LOCK_STORE_PREFIX", "harbour")
     env.setdefault("SANIC_HOST", "127.0.0.1")  # the action server listens on loopback only
     env.setdefault("PORT", str(ports.web))
     return env
 
 
+def _rasa_name(ports: Ports, port: int) -> str:
+    return "Rasa server" if ports.rasa_replicas == 1 else f"Rasa server on {port}"
+
+
 def commands(ports: Ports, model: Path, env: dict) -> dict[str, list[str]]:
-    return {
-        "Rasa server": [
+    rasa = {
+        _rasa_name(ports, port): [
             str(VENV_BIN / "rasa"), "run", "--model", str(model),
             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-            "--interface", "127.0.0.1", "--port", str(ports.rasa),
-        ],
+            "--interface", "127.0.0.1", "--port", str(port),
+        ]
+        for port in ports.rasa_ports
+    }
+    return {
+        **rasa,
         "action server": [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(ports.actions)],
         "web app": [
             str(VENV_BIN / "waitress-serve"), "--host", env.get("HOST", "127.0.0.1"), "--port", env["PORT"],
             "--threads", env.get("WEB_THREADS", "16"), "--call", "webhook:create_app",
         ],
     }
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -126,18 +149,32 @@ class Stack:
         self._logs: list[IO] = []
 
     def start(self, model: Path) -> None:
-        for name, argv in commands(self.ports, model, self.env).items():
-            output = None
-            if self.log_dir:
-                output = open(self.log_dir / f"{name.replace(' ', '_')}.log", "ab")
-                self._logs.append(output)
-            self.processes[name] = subprocess.Popen(
-                argv, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=output, stderr=output
-            )
+        self.commands = commands(self.ports, model, self.env)
+        for name in self.commands:
+            self._launch(name)
+
+    def _launch(self, name: str) -> None:
+        output = None
+        if self.log_dir:
+            output = open(self.log_dir / f"{name.replace(' ', '_')}.log", "ab")
+            self._logs.append(output)
+        self.processes[name] = subprocess.Popen(
+            self.commands[name], cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+        )
+
+    def kill(self, name: str) -> None:
+        """Kills one process outright, as a crash would (for fault tests)."""
+        self.processes[name].kill()
+        self.processes[name].wait()
+
+    def revive(self, name: str) -> None:
+        """Starts a killed process again and waits until everything answers."""
+        self._launch(name)
+        self.wait_until_ready()
 
     def health_urls(self) -> dict[str, str]:
         return {
-            "Rasa server": f"http://127.0.0.1:{self.ports.rasa}/",
+            **{_rasa_name(self.ports, port): f"http://127.0.0.1:{port}/" for port in self.ports.rasa_ports},
             "action server": f"http://127.0.0.1:{self.ports.actions}/health",
             "web app": f"http://127.0.0.1:{self.ports.web}/healthz",
         }
@@ -190,7 +227,11 @@ def run() -> int:
     from bot.settings import get_settings
 
     model = ensure_model()
-    ports = Ports(web=int(os.environ.get("PORT", 5000)))
+    ports = Ports(rasa=int(os.environ.get("RASA_PORT", 5005)), actions=int(os.environ.get("ACTION_PORT", 5055)),
+                  web=int(os.environ.get("PORT", 5000)), rasa_replicas=int(os.environ.get("RASA_REPLICAS", 1)))
+    if ports.rasa_replicas > 1 and os.environ.get("LOCK_STORE_TYPE", "in_memory") == "in_memory":
+        sys.exit("Several Rasa replicas must share a lock store: set LOCK_STORE_TYPE=redis and LOCK_STORE_URL "
+                 "(and TRACKER_STORE_URL to PostgreSQL). See README, 'Running on several machines'.")
     settings = get_settings()
     os.environ["HARBOUR_INSTANCE_DIR"] = str(settings.instance_dir)
     print("Demo data loaded." if prepare() else "Database ready.", flush=True)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import insert_if_absent
 from bot.models import Contact, Conversation, Message, ReviewContact, utcnow
 from bot.security import code_digest, verify_secret
 from bot.settings import get_settings
@@ -75,11 +76,12 @@ def mask_pins(text: str) -> str:
 
 
 def get_conversation(session: Session, sender_id: str) -> Conversation:
-    conversation = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
+    """The conversation with this Rasa sender id, created on first sight (safely, if two requests race)."""
+    query = select(Conversation).where(Conversation.sender_id == sender_id)
+    conversation = session.scalar(query)
     if conversation is None:
-        conversation = Conversation(sender_id=sender_id, channel=channel_for_sender(sender_id))
-        session.add(conversation)
-        session.flush()
+        insert_if_absent(session, Conversation, sender_id=sender_id, channel=channel_for_sender(sender_id))
+        conversation = session.scalar(query)
     return conversation
 
 

@@ -6,24 +6,20 @@ the Rasa server, the action server and the web app all see the same database.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import uuid
+import itertools
+import shutil
 from pathlib import Path
 
 import pytest
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from bot.stack import free_port
 
 
 INSTANCE_DIR = Path(tempfile.mkdtemp(prefix="harbour-test-"))
 ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
-PORTS = {"rasa": _free_port(), "actions": _free_port(), "web": _free_port()}
+PORTS = {"rasa": free_port(), "actions": free_port(), "web": free_port()}
 os.environ.update(
     HARBOUR_INSTANCE_DIR=str(INSTANCE_DIR),
     RASA_URL=f"http://127.0.0.1:{PORTS['rasa']}",
@@ -31,12 +27,26 @@ os.environ.update(
     PORT=str(PORTS["web"]),
     PUBLIC_URL=f"http://127.0.0.1:{PORTS['web']}",
 )
-for name in ("DATABASE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_FROM_NUMBER", "SECRET_KEY"):
+for name in ("DATABASE_URL", "TRACKER_STORE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_FROM_NUMBER",
+             "SECRET_KEY", "ONCALL_NUMBERS"):
     os.environ.pop(name, None)
+
+from tests import backends  # noqa: E402
+
+backends.configure()
 
 from bot.schema import prepare  # noqa: E402  (after the environment is set)
 from bot.settings import get_settings  # noqa: E402
 from bot.stack import Ports, Stack, ensure_model  # noqa: E402
+
+
+def pytest_report_header(config):
+    return f"harbour backends: {backends.describe()}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    backends.clean_up()
+    shutil.rmtree(INSTANCE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +84,7 @@ class RasaChannel:
     def say(self, sender: str, text: str) -> str:
         reply = requests.post(self.url, json={"sender": sender, "message": text}, timeout=30)
         reply.raise_for_status()
-        return "\n".join(m.get("text", "") for m in reply.json())
+        return "\n".join(m["text"] for m in reply.json() if m.get("text"))
 
 
 @pytest.fixture
@@ -87,10 +97,13 @@ def web_channel(stack) -> RasaChannel:
     return RasaChannel("web")
 
 
+_senders = itertools.count(1000)
+
+
 @pytest.fixture
 def new_sender() -> str:
-    """A conversation id nobody has used: a number in Ofcom's drama range for an unknown sender."""
-    return "+4477009" + str(uuid.uuid4().int)[:5]
+    """A number nobody in this run has used (this run has its own databases, so none before either)."""
+    return f"+4477009{next(_senders):05d}"
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, jsonify
+from sqlalchemy.exc import SQLAlchemyError
 from flask_wtf.csrf import CSRFProtect
 
 from bot.settings import get_settings
@@ -39,6 +40,11 @@ def create_app(twilio_http_client=None) -> Flask:
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, sms.bp, chat.bp, staff.bp):
         app.register_blueprint(blueprint)
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_unavailable(error):
+        logging.getLogger(__name__).error("Database error: %s", type(error).__name__)
+        return jsonify(error="Harbour is having a problem right now. Please try again in a few minutes."), 503
 
     @app.after_request
     def security_headers(response):

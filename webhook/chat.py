@@ -9,12 +9,14 @@ import secrets
 
 from flask import Blueprint, abort, jsonify, render_template, request, session
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import session_scope
 from bot.models import Message
 from bot.replies import render
 from bot.settings import get_settings
 from bot.verification import Identity, PinOutcome, get_conversation, identity, sign_in_with_code
+from webhook import spool
 from webhook.inbound import handle_message
 
 bp = Blueprint("chat", __name__)
@@ -58,7 +60,7 @@ def messages():
     if not after.isdigit():
         abort(400, description="'after' must be a message number.")
     if sender_id is None:
-        return jsonify(messages=[], signed_in=False)
+        return jsonify(messages=[], last_id=int(after), signed_in=False)
     with session_scope() as db:
         conversation = get_conversation(db, sender_id)
         rows = db.scalars(
@@ -81,7 +83,12 @@ def send():
     text = text.strip()
     if len(text) > get_settings().inbound_max_chars:
         abort(400, description=f"Please keep messages under {get_settings().inbound_max_chars} characters.")
-    turn = handle_message("web", _sender_id(), text)
+    try:
+        spool.replay()
+        turn = handle_message("web", _sender_id(), text)
+    except SQLAlchemyError:
+        spool.keep("web", _sender_id(), text, None)
+        return jsonify(replies=[{"text": render("holding_reply", "web"), "buttons": []}])
     return jsonify(replies=[{"text": r.text, "buttons": r.buttons} for r in turn.replies])
 
 

@@ -35,7 +35,7 @@ def healthz():
     action_base = settings.action_server_url.rsplit("/webhook", 1)[0]
     checks = {
         "database": _database_ok(),
-        "rasa": _answers(f"{settings.rasa_url}/"),
+        "rasa": all(_answers(f"{url}/") for url in settings.rasa_urls),
         "action_server": _answers(f"{action_base}/health"),
     }
     missing = [name for name, ok in checks.items() if not ok]

@@ -7,6 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -16,6 +17,7 @@ from bot.models import Message, OutboundMessage
 from bot.replies import render
 from bot.settings import get_settings
 from bot.verification import get_conversation, is_phone
+from webhook import spool
 from webhook.inbound import Reply, handle_message, mask_phone, store_inbound, store_replies
 
 logger = logging.getLogger(__name__)
@@ -95,7 +97,15 @@ def inbound():
     sid = form.get("MessageSid") or form.get("SmsSid") or None
     text = _CONTROL_CHARS.sub("", form.get("Body", "")).strip()
     logger.info("SMS from %s.", mask_phone(sender))
+    try:
+        spool.replay()
+        return _answer(form, sender, text, sid)
+    except SQLAlchemyError:
+        spool.keep("sms", sender, text, sid)
+        return twiml([Reply(render("holding_reply", "sms"))])
 
+
+def _answer(form, sender: str, text: str, sid: str | None) -> Response:
     keyword = _keyword(text)
     if keyword in STOP_WORDS:
         _set_opt_out(sender, True)

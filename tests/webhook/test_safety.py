@@ -139,10 +139,3 @@ def test_a_complaint_or_a_wish_for_a_person_is_a_normal_escalation(text_harbour,
     reply = text_harbour(new_sender, message)
     assert reply
     assert escalations(new_sender)[0] == [(reason, "normal", "open")]
-
-
-def test_two_fallbacks_in_a_row_hand_over(text_harbour, new_sender):
-    text_harbour(new_sender, "xqzv plorp")
-    text_harbour(new_sender, "blorf snarg wib")
-    assert escalations(new_sender)[0] == [("repeated_fallback", "normal", "open")]
-

@@ -49,13 +49,17 @@
   }
 
   function poll() {
-    if (polling) { return Promise.resolve(); }
+    if (polling) { return Promise.resolve(-1); }  // one in flight already: it or the next shows the news
     polling = true;
     return request("GET", "/chat/messages?after=" + lastId).then(function (data) {
       data.messages.forEach(addMessage);
       lastId = data.last_id;
       showSignedIn(data.signed_in);
-    }).catch(function () { /* the next poll tries again */ }).then(function () { polling = false; });
+      return data.messages.length;
+    }).catch(function () { return 0; /* the next poll tries again */ }).then(function (added) {
+      polling = false;
+      return added;
+    });
   }
 
   function showSuggestions(replies) {
@@ -81,7 +85,11 @@
     request("POST", "/chat/messages", { text: text }).then(function (data) {
       messageBox.value = "";
       statusLine.textContent = "";
-      return poll().then(function () { showSuggestions(data.replies); });
+      return poll().then(function (added) {
+        // If the transcript could not be read, still show what Harbour said.
+        if (added === 0) { data.replies.forEach(function (reply) { addMessage({ author: "bot", text: reply.text }); }); }
+        showSuggestions(data.replies);
+      });
     }).catch(function (error) {
       statusLine.textContent = error.message;
     }).then(function () {

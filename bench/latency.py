@@ -1,0 +1,131 @@
+"""Latency and throughput of signed SMS through the Flask app, next to the same conversations sent
+straight to Rasa's REST channel in the same run; and each process's peak memory.
+
+    .venv/bin/python bench/latency.py [--levels 1 10 50]
+
+Starts its own stack (own ports and instance directory, on 127.0.0.1 only). Each conversation is
+a realistic sequence: a greeting, two leaflet questions, a status look-up, which asks for the PIN,
+and the PIN, which answers the look-up.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+PIN = "1357"
+CONVERSATION = ["hello", "what is a review", "how long does a review take", "where is our review up to", PIN]
+FIRST_NUMBER = 900500  # Ofcom's drama range, 07700 900000-900999
+
+
+def bench_seed(path: Path, count: int) -> list[str]:
+    phones = [f"+447700{FIRST_NUMBER + n}" for n in range(count)]
+    seed = {"reviews": [{
+        "reference": "BENCH-0001", "child_alias": "Child B", "decision_date": "2026-06-01", "stage": "gathering_information",
+        "contacts": [{"name": f"Bench {n}", "relationship": "parent", "phone": phone, "pin": PIN}
+                     for n, phone in enumerate(phones)],
+    }]}
+    path.write_text(yaml.safe_dump(seed))
+    return phones
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def run_level(send, phones: list[str]) -> tuple[list[float], float, int]:
+    """Runs one conversation per phone, all at once; returns latencies (s), wall time (s) and errors."""
+    def converse(phone):
+        timings, errors = [], 0
+        for text in CONVERSATION:
+            started = time.perf_counter()
+            try:
+                ok = send(phone, text)
+            except requests.RequestException:
+                ok = False
+            timings.append(time.perf_counter() - started)
+            errors += not ok
+        return timings, errors
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(phones)) as pool:
+        results = list(pool.map(converse, phones))
+    wall = time.perf_counter() - started
+    return [t for timings, _ in results for t in timings], wall, sum(errors for _, errors in results)
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50])
+    args = parser.parse_args()
+
+    from bot.stack import free_port
+
+    instance = Path(tempfile.mkdtemp(prefix="harbour-bench-"))
+    ports = {"rasa": free_port(), "actions": free_port(), "web": free_port()}
+    os.environ.update(HARBOUR_INSTANCE_DIR=str(instance), PORT=str(ports["web"]),
+                      RASA_URL=f"http://127.0.0.1:{ports['rasa']}", PUBLIC_URL=f"http://127.0.0.1:{ports['web']}",
+                      ACTION_SERVER_URL=f"http://127.0.0.1:{ports['actions']}/webhook")
+    from bot.db import session_scope
+    from bot.schema import prepare
+    from bot.seed import load_seed
+    from bot.stack import Ports, Stack, ensure_model
+    from webhook.simulate import post_sms, reply_text
+
+    prepare()
+    phones = bench_seed(instance / "bench_seed.yml", 2 * sum(args.levels))
+    with session_scope() as session:
+        load_seed(session, instance / "bench_seed.yml")
+    stack = Stack(Ports(**ports), instance, log_dir=instance)
+    stack.start(ensure_model())
+    try:
+        stack.wait_until_ready()
+        rasa_url = f"http://127.0.0.1:{ports['rasa']}/webhooks/sms/webhook"
+
+        def via_rasa(phone, text):
+            reply = requests.post(rasa_url, json={"sender": phone, "message": text}, timeout=30)
+            return reply.ok and bool(reply.json())
+
+        def via_flask(phone, text):
+            reply = post_sms(phone, text, url=f"http://127.0.0.1:{ports['web']}/sms")
+            return reply.ok and bool(reply_text(reply.text))
+
+        print(f"{'concurrent':>10} {'path':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'msg/s':>7} {'errors':>6}")
+        offset = 0
+        for level in args.levels:
+            p95 = {}
+            for name, send in (("rasa", via_rasa), ("flask", via_flask)):
+                latencies, wall, errors = run_level(send, phones[offset:offset + level])
+                offset += level
+                p95[name] = percentile(latencies, 0.95)
+                print(f"{level:>10} {name:>6} {statistics.median(latencies) * 1000:8.0f} {p95[name] * 1000:8.0f} "
+                      f"{percentile(latencies, 0.99) * 1000:8.0f} {len(latencies) / wall:7.1f} {errors:>6}")
+            print(f"{'':>10} flask p95 / rasa p95 = {p95['flask'] / p95['rasa']:.2f}")
+        print("\npeak memory (VmHWM):")
+        for name, process in stack.processes.items():
+            print(f"  {name:14} {peak_memory_mb(process.pid):7.0f} MB")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
