@@ -64,8 +64,8 @@ class Settings:
     staff_session_hours: int = 12
     staff_lock_after_failures: int = 5
     staff_lock_minutes: int = 5
-    staff_failures_per_address: int = 20  # within staff_lock_window_minutes, from one address
-    staff_lock_window_minutes: int = 15
+    failures_per_address: int = 20  # failed sign-ins (staff or web code) from one address, within:
+    failure_window_minutes: int = 15
 
     @property
     def twilio_configured(self) -> bool:

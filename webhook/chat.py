@@ -18,9 +18,11 @@ from bot.settings import get_settings
 from bot.verification import Identity, PinOutcome, get_conversation, identity, sign_in_with_code
 from webhook import spool
 from webhook.inbound import handle_message
+from webhook.throttle import record_failure, too_many_failures
 
 bp = Blueprint("chat", __name__)
-VISIBLE_AUTHORS = ("family", "bot", "staff", "system")
+# System notes and private notes are for staff; the family sees its own words, the bot's and staff's.
+VISIBLE_AUTHORS = ("family", "bot", "staff")
 MAX_CODE_CHARS = 40
 
 
@@ -69,9 +71,7 @@ def messages():
                    Message.author.in_(VISIBLE_AUTHORS))
             .order_by(Message.id)
         ).all()
-        # System notes are for staff; the family sees its own words, the bot's and staff's.
-        visible = [_message_json(m) for m in rows if m.author != "system"]
-        return jsonify(messages=visible, last_id=rows[-1].id if rows else int(after),
+        return jsonify(messages=[_message_json(m) for m in rows], last_id=rows[-1].id if rows else int(after),
                        signed_in=identity(db, conversation) is Identity.VERIFIED)
 
 
@@ -99,8 +99,12 @@ def sign_in():
         abort(400, description="Please type the access code you were given.")
     settings = get_settings()
     with session_scope() as db:
+        if too_many_failures(db, "web_sign_in_failed"):
+            return jsonify(error=render("sign_in_locked", "web", minutes=settings.failure_window_minutes)), 429
         conversation = get_conversation(db, _sender_id())
         result = sign_in_with_code(db, conversation, code)
+        if result.outcome is not PinOutcome.VERIFIED:
+            record_failure(db, "web_sign_in_failed", target=f"conversation {conversation.id}")
         if result.outcome is PinOutcome.VERIFIED:
             text = render("signed_in", "web", name=conversation.contact.name.split()[0])
         elif result.outcome is PinOutcome.WRONG:

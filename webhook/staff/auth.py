@@ -8,7 +8,7 @@ from functools import wraps
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -17,6 +17,7 @@ from bot.models import AuditEntry, StaffSession, StaffUser, utcnow
 from bot.security import hash_secret, needs_rehash, verify_secret
 from bot.settings import get_settings
 from webhook.staff import bp
+from webhook.throttle import record_failure, too_many_failures
 
 SESSION_KEY = "staff_token"
 # Verified against when the username is unknown, so a wrong name takes as long as a wrong password.
@@ -75,14 +76,6 @@ def staff_required(role: str | None = None):
     return decorate
 
 
-def _too_many_from_here(db) -> bool:
-    settings = get_settings()
-    since = utcnow() - timedelta(minutes=settings.staff_lock_window_minutes)
-    failures = db.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "sign_in_failed", AuditEntry.remote_addr == request.remote_addr, AuditEntry.at > since))
-    return failures >= settings.staff_failures_per_address
-
-
 def _check_password(db, username: str, password: str) -> StaffUser | None:
     settings, now = get_settings(), utcnow()
     user = db.scalar(select(StaffUser).where(StaffUser.username == username))
@@ -109,12 +102,12 @@ def login():
     if not form.validate_on_submit():
         return render_template("staff/login.html", form=form), 400 if request.method == "POST" else 200
     with session_scope() as db:
-        if _too_many_from_here(db):
+        if too_many_failures(db, "sign_in_failed"):
             flash("Too many failed sign-ins from here. Please wait a few minutes and try again.", "error")
             return render_template("staff/login.html", form=form), 429
         user = _check_password(db, form.username.data.strip(), form.password.data)
         if user is None:
-            audit(db, "sign_in_failed", target=form.username.data.strip()[:100])
+            record_failure(db, "sign_in_failed", target=form.username.data.strip()[:100])
             flash("That username and password do not match, or the account is locked for a few minutes.", "error")
             return render_template("staff/login.html", form=form), 401
         token = secrets.token_urlsafe(32)
