@@ -15,6 +15,7 @@ from bot.wording import stage_wording, stages
 from webhook.outbound import OptedOut, send_to_family
 from webhook.staff import bp
 from webhook.staff.auth import audit, staff_required
+from webhook.staff.conversations import ActionForm
 
 
 def _stage_choices():
@@ -47,10 +48,6 @@ class ContactForm(FlaskForm):
     preferred_channel = SelectField("Prefers", choices=[("sms", "SMS"), ("web", "Website")])
     trusted_professional_id = SelectField("Trusted professional", coerce=int, validate_choice=False)
     consent_to_updates = BooleanField("Agrees to receive updates")
-
-
-class ActionForm(FlaskForm):
-    """A button with nothing to fill in (CSRF only)."""
 
 
 def _professional_choices(db, role_word: str | None = None):
