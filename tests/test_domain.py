@@ -66,6 +66,14 @@ def test_every_sms_text_is_short_and_gsm7(name, text):
     assert is_gsm7(filled), f"{name} has characters outside GSM-7"
 
 
+def test_no_text_asks_the_family_to_send_a_carrier_keyword_that_would_opt_them_out():
+    from webhook.sms import STOP_WORDS
+
+    for name, text in sms_texts():
+        quoted = {word.upper() for word in re.findall(r"\b(?:reply|say|send|text)\s+'?([A-Za-z]+)", text, re.I)}
+        assert not (quoted & (STOP_WORDS - {"STOP"})), f"{name} asks for {quoted & STOP_WORDS}"
+
+
 def test_partnership_details_are_never_written_into_responses():
     partnership = get_settings().partnership
     for path in list((REPO_ROOT / "bot" / "domain").glob("*.yml")) + [REPO_ROOT / "bot" / "replies.yml"]:
