@@ -164,6 +164,8 @@ def handle_message(channel: str, sender_id: str, text: str, twilio_sid: str | No
             replies = []  # kept for staff; nothing may be sent to this number
         elif crisis:
             replies = [Reply(handoff_reply(crisis, channel, local_now()))]
+        elif len(text) > get_settings().inbound_max_chars:
+            replies = [Reply(render("message_too_long", channel))]  # kept for staff, too long to answer
         elif with_staff:
             replies = _while_with_staff(channel, sender_id)
         else:

@@ -120,9 +120,7 @@ def _answer(form, sender: str, text: str, sid: str | None) -> Response:
     if not text:
         stored_as, reply_key = _media_or_empty(form)
         return _local_reply(sender, stored_as, sid, reply_key)
-    if len(text) > get_settings().inbound_max_chars:
-        return _local_reply(sender, text, sid, "message_too_long")
-    # Opted-out numbers still pass through: their words are kept and the safety check runs.
+    # Opted-out numbers and over-long messages still pass through: their words are kept and the safety check runs.
     return twiml(handle_message("sms", sender, text, sid).replies)
 
 

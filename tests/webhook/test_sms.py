@@ -168,3 +168,14 @@ def test_the_simulator_talks_to_the_real_web_server(web_url, new_sender):
     response = post_sms(new_sender, "what is a child safeguarding practice review", url=f"{web_url}/sms")
     assert response.status_code == 200
     assert "review" in reply_text(response.text).lower()
+
+
+def test_a_crisis_buried_in_an_over_long_message_still_gets_help(text_harbour, new_sender):
+    body = "sorry this is long. " * 80 + "i cant go on, ive got the tablets here"
+    assert len(body) > get_settings().inbound_max_chars
+    reply = text_harbour(new_sender, body)
+    assert get_settings().partnership.helplines["samaritans"]["number"] in reply
+    with session_scope() as session:
+        conversation = get_conversation(session, new_sender)
+        assert [e.priority for e in session.scalars(select(Escalation).where(
+            Escalation.conversation_id == conversation.id))] == ["urgent"]
