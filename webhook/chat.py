@@ -59,7 +59,7 @@ def messages():
     """The transcript after message `after` (0 for all): the page polls this for staff replies."""
     sender_id = _sender_id(create=False)
     after = request.args.get("after", "0")
-    if not after.isdigit():
+    if not after.isdigit() or len(after) > 18:  # beyond that it is no message number, and overflows SQL
         abort(400, description="'after' must be a message number.")
     if sender_id is None:
         return jsonify(messages=[], last_id=int(after), signed_in=False)

@@ -64,3 +64,10 @@ def test_guessing_codes_from_one_address_is_slowed_down(stack):
         statuses.append(client.post("/chat/signin", json={"code": "TOR-WREN-0000"},
                                     headers={"X-CSRFToken": token}, environ_base={"REMOTE_ADDR": "127.0.0.77"}).status_code)
     assert statuses[:limit] == [200] * limit and statuses[-1] == 429
+
+
+@pytest.mark.parametrize("after", ["abc", "-1", "9" * 40])
+def test_a_bad_message_number_is_a_clear_400(visitor, after):
+    visitor.post("/chat/messages", json={"text": "hello"})
+    response = visitor.get(f"/chat/messages?after={after}")
+    assert response.status_code == 400 and response.get_json()["error"]
