@@ -44,7 +44,7 @@ def keep(channel: str, sender_id: str, text: str, twilio_sid: str | None) -> Non
 
 def replay() -> None:
     """Moves kept messages into the database (oldest first); leaves them on disk if it is still down."""
-    if not _path().exists():
+    if not _path().exists() or not _path().stat().st_size:
         return
     with _locked("r+") as handle:
         entries = [json.loads(line) for line in handle if line.strip()]

@@ -40,7 +40,7 @@ def audit(db, action: str, target: str | None = None, by: StaffUser | None = Non
                       staff_user_id=who.id if who else None))
 
 
-@bp.before_app_request
+@bp.before_request
 def load_staff():
     """Finds the signed-in staff member, ending sessions that were idle or lived too long."""
     g.staff = None
