@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.db import session_scope
 from bot.models import Contact, StaffUser
 from bot.schema import migrate, prepare
-from bot.security import code_digest, hash_secret, new_pin, new_web_code
+from bot.security import code_digest, hash_pin, hash_secret, new_pin, new_web_code
 from bot.seed import load_seed
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "issue-pin":
         value = new_pin()
         with session_scope() as session:
-            _contact(session, args.phone).pin_hash = hash_secret(value)
+            _contact(session, args.phone).pin_hash = hash_pin(value)
         print(f"New PIN (shown once): {value}")
     elif args.command == "issue-web-code":
         value = new_web_code()

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.models import Contact, Professional, Review, ReviewContact, StaffUser
-from bot.security import code_digest, hash_secret
+from bot.security import code_digest, hash_pin, hash_secret
 
 
 def _as_date(value) -> date | None:
@@ -114,7 +114,7 @@ def _find_or_add_contact(session: Session, person: dict, added: Counter) -> Cont
         contact = Contact(
             name=person["name"],
             phone=phone,
-            pin_hash=hash_secret(str(person["pin"])) if person.get("pin") else None,
+            pin_hash=hash_pin(str(person["pin"])) if person.get("pin") else None,
             web_code_digest=code_digest(person["web_access_code"]) if person.get("web_access_code") else None,
             preferred_channel=person.get("preferred_channel", "sms"),
         )

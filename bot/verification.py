@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import insert_if_absent
 from bot.models import Contact, Conversation, Message, ReviewContact, utcnow
-from bot.security import code_digest, verify_secret
+from bot.security import code_digest, hash_pin, pin_needs_rehash, verify_secret
 from bot.settings import get_settings
 
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -147,6 +147,8 @@ def check_pin(session: Session, conversation: Conversation, typed: str, now: dat
         return PinResult(PinOutcome.NOT_A_PIN, get_settings().pin_max_attempts - conversation.pin_failures)
     contact = contact_for_phone(session, conversation.sender_id)
     if contact is not None and verify_secret(contact.pin_hash, pin):
+        if pin_needs_rehash(contact.pin_hash):  # hashed under older settings: move it to the current ones
+            contact.pin_hash = hash_pin(pin)
         _verify(conversation, contact, now)
         _system_note(session, conversation, "Verified with PIN.")
         return PinResult(PinOutcome.VERIFIED)

@@ -2,9 +2,11 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.db import session_scope
-from bot.models import Message, utcnow
+from bot.models import Contact, Message, utcnow
+from bot.security import hash_secret, pin_needs_rehash, verify_secret
 from bot.settings import get_settings
 from bot.verification import (
     Identity, PinOutcome, check_pin, extract_pin, get_conversation, identity, mask_pins, sign_in_with_code,
@@ -33,6 +35,19 @@ def test_a_known_number_must_give_its_pin(sam):
         assert identity(session, conversation) is Identity.NEEDS_PIN
         assert check_pin(session, conversation, "4821").outcome is PinOutcome.VERIFIED
         assert identity(session, conversation) is Identity.VERIFIED
+
+
+def test_a_pin_hashed_under_older_settings_still_works_and_is_moved_to_the_current_ones(sam):
+    with session_scope() as session:
+        conversation = get_conversation(session, sam)
+        contact = session.scalar(select(Contact).where(Contact.phone == sam))
+        original_hash = contact.pin_hash
+        contact.pin_hash = hash_secret("4821")  # the staff-password settings PINs used before
+        try:
+            assert check_pin(session, conversation, "4821").outcome is PinOutcome.VERIFIED
+            assert not pin_needs_rehash(contact.pin_hash) and verify_secret(contact.pin_hash, "4821")
+        finally:
+            contact.pin_hash = original_hash
 
 
 def test_verification_expires_after_the_configured_time(sam):

@@ -11,7 +11,7 @@ from bot.escalations import escalate
 from bot.models import (
     AuditEntry, Contact, Conversation, Escalation, Message, OutboundMessage, Review, StaffSession, StaffUser,
 )
-from bot.security import hash_secret, verify_secret
+from bot.security import hash_pin, hash_secret, verify_secret
 from bot.settings import get_settings
 from bot.verification import get_conversation
 from webhook import create_app
@@ -281,7 +281,7 @@ def test_a_new_pin_is_shown_once_and_stored_hashed(browser_like):
             assert all(pin not in (e.target or "") for e in session.scalars(select(AuditEntry)))
     finally:
         with session_scope() as session:
-            session.get(Contact, contact_id).pin_hash = hash_secret("2468")
+            session.get(Contact, contact_id).pin_hash = hash_pin("2468")
 
 
 def test_the_outbox_page_shows_what_was_sent(browser_like, waiting_family):

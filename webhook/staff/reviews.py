@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from bot.db import session_scope
 from bot.models import Contact, Conversation, Professional, Review, ReviewContact
-from bot.security import code_digest, hash_secret, new_pin, new_web_code
+from bot.security import code_digest, hash_pin, new_pin, new_web_code
 from bot.verification import E164, get_conversation
 from bot.wording import stage_wording, stages
 from webhook.outbound import OptedOut, send_to_family
@@ -188,7 +188,7 @@ def issue_code(contact_id: int, kind: str):
             abort(404)
         if kind == "pin":
             code = new_pin()
-            contact.pin_hash = hash_secret(code)
+            contact.pin_hash = hash_pin(code)
         else:
             code = new_web_code()
             contact.web_code_digest = code_digest(code)
