@@ -1,7 +1,11 @@
 """The PIN form and the choice between reviews, for a contact linked to more than one."""
 from __future__ import annotations
 
+from abc import abstractmethod
+
 from rasa_sdk import Action, FormValidationAction
+from rasa_sdk.events import SlotSet
+from rasa_sdk.forms import REQUESTED_SLOT
 
 from actions.common import off_loop
 from actions.lookups import LOOKUPS
@@ -64,7 +68,19 @@ def _check_typed_pin(sender_id: str, typed: str) -> PinOutcome:
         return check_pin(session, get_conversation(session, sender_id), typed).outcome
 
 
-class ValidatePinForm(FormValidationAction):
+class _NamesNextSlot(FormValidationAction):
+    """Always names the slot to ask for next. Left unnamed, Rasa calls the validation a
+    second time when the form starts: one more round trip before every PIN prompt."""
+
+    @abstractmethod  # so that the action server does not register this base as an action
+    def name(self) -> str: ...
+
+    async def next_requested_slot(self, dispatcher, tracker, domain):
+        required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
+        return SlotSet(REQUESTED_SLOT, next((slot for slot in required if tracker.get_slot(slot) is None), None))
+
+
+class ValidatePinForm(_NamesNextSlot):
     def name(self) -> str:
         return "validate_pin_form"
 
@@ -117,7 +133,7 @@ def _has_chosen(sender_id: str) -> bool:
         return current_membership(session, get_conversation(session, sender_id)) is not None
 
 
-class ValidateReviewChoiceForm(FormValidationAction):
+class ValidateReviewChoiceForm(_NamesNextSlot):
     def name(self) -> str:
         return "validate_review_choice_form"
 

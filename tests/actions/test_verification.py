@@ -38,7 +38,7 @@ def test_the_right_pin_verifies_and_ends_the_form():
 def test_a_wrong_pin_asks_again_saying_how_many_tries_are_left():
     _, events, _ = pin_turn("1111")
     assert slot_events(events)["pin"] is None
-    assert "requested_slot" not in slot_events(events)  # the form asks again
+    assert slot_events(events)["requested_slot"] == "pin"  # the form asks again
     texts, _, _ = run(ActionAskPin(), make_tracker(SAM, "1111", "provide_pin", active_loop="pin_form"))
     assert texts == [render("pin_wrong", tries_left=get_settings().pin_max_attempts - 1)]
 
@@ -56,6 +56,13 @@ def test_three_wrong_pins_end_the_form_locked():
         _, events, _ = pin_turn("0000")
     assert slot_events(events)["requested_slot"] is None
     assert sam_identity() is Identity.LOCKED
+
+
+def test_starting_the_form_names_the_pin_as_what_to_ask_for():
+    tracker = make_tracker(SAM, "where is our review up to", "ask_review_status",
+                           events_after=[{"event": "action", "name": "action_review_status"}])
+    _, events, _ = run(ValidatePinForm(), tracker)
+    assert slot_events(events) == {"requested_slot": "pin"}
 
 
 def test_the_first_ask_explains_why():
