@@ -40,27 +40,18 @@ def _pin_state(sender_id: str) -> tuple[Identity, int]:
         return identity(session, conversation), conversation.pin_failures
 
 
-class ActionAskPin(Action):
-    """Asks for the PIN: the first time in full, then saying what went wrong."""
-
-    def name(self) -> str:
-        return "action_ask_pin"
-
-    async def run(self, dispatcher, tracker, domain):
-        just_asked = any(
-            e.get("event") == "action" and e.get("name") in LOOKUP_ACTIONS for e in _since_latest_message(tracker)
-        )
-        if just_asked:
-            dispatcher.utter_message(text=render("pin_prompt"))
-            return []
-        _, failures = await off_loop(_pin_state, tracker.sender_id)
-        typed_a_pin = extract_pin(tracker.latest_message.get("text") or "") is not None
-        if typed_a_pin and failures:
-            tries_left = get_settings().pin_max_attempts - failures
-            dispatcher.utter_message(text=render("pin_wrong", tries_left=tries_left))
-        else:
-            dispatcher.utter_message(text=render("pin_not_a_pin"))
-        return []
+async def _pin_request(tracker) -> str:
+    """The PIN prompt: the first time in full, then saying what went wrong."""
+    just_asked = any(
+        e.get("event") == "action" and e.get("name") in LOOKUP_ACTIONS for e in _since_latest_message(tracker)
+    )
+    if just_asked:
+        return render("pin_prompt")
+    _, failures = await off_loop(_pin_state, tracker.sender_id)
+    typed_a_pin = extract_pin(tracker.latest_message.get("text") or "") is not None
+    if typed_a_pin and failures:
+        return render("pin_wrong", tries_left=get_settings().pin_max_attempts - failures)
+    return render("pin_not_a_pin")
 
 
 def _check_typed_pin(sender_id: str, typed: str) -> PinOutcome:
@@ -81,8 +72,17 @@ class _NamesNextSlot(FormValidationAction):
 
 
 class ValidatePinForm(_NamesNextSlot):
+    """Checks the PIN and asks for it. The domain has no ask action for `pin`, so Rasa asks
+    nothing itself: asking here saves a round trip to this server per PIN prompt."""
+
     def name(self) -> str:
         return "validate_pin_form"
+
+    async def run(self, dispatcher, tracker, domain):
+        events = await super().run(dispatcher, tracker, domain)
+        if SlotSet(REQUESTED_SLOT, "pin") in events:
+            dispatcher.utter_message(text=await _pin_request(tracker))
+        return events
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain):
         state, _ = await off_loop(_pin_state, tracker.sender_id)

@@ -1,17 +1,20 @@
 """Latency and throughput of signed SMS through the Flask app, next to the same conversations sent
 straight to Rasa's REST channel in the same run; and each process's peak memory.
 
-    .venv/bin/python bench/latency.py [--levels 1 10 50]
+    .venv/bin/python bench/latency.py [--levels 1 10 50] [--rasa-replicas N]
 
 Starts its own stack (own ports and instance directory, on 127.0.0.1 only). Each conversation is
 a realistic sequence: a greeting, two leaflet questions, a status look-up, which asks for the PIN,
-and the PIN, which answers the look-up.
+and the PIN, which answers the look-up. With several Rasa replicas, set the shared stores as for
+`RASA_REPLICAS=2 make run` (README, "Running on several machines"), on empty databases; the
+conversations sent straight to Rasa go to the replica the Flask app would choose.
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
 import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -73,40 +76,61 @@ def peak_memory_mb(pid: int) -> float:
     return float("nan")
 
 
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive loopback ports nothing listens on (replicas take consecutive ports)."""
+    from bot.stack import free_port
+
+    while True:
+        first = free_port()
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--rasa-replicas", type=int, default=1)
     args = parser.parse_args()
+    if args.rasa_replicas > 1 and os.environ.get("LOCK_STORE_TYPE") != "redis":
+        sys.exit("Several Rasa replicas need the shared stores: set LOCK_STORE_TYPE=redis, LOCK_STORE_URL, "
+                 "TRACKER_STORE_URL and DATABASE_URL (README, 'Running on several machines').")
 
-    from bot.stack import free_port
+    from bot.stack import Ports, free_port
 
     instance = Path(tempfile.mkdtemp(prefix="harbour-bench-"))
-    ports = {"rasa": free_port(), "actions": free_port(), "web": free_port()}
-    os.environ.update(HARBOUR_INSTANCE_DIR=str(instance), PORT=str(ports["web"]),
-                      RASA_URL=f"http://127.0.0.1:{ports['rasa']}", PUBLIC_URL=f"http://127.0.0.1:{ports['web']}",
-                      ACTION_SERVER_URL=f"http://127.0.0.1:{ports['actions']}/webhook")
+    ports = Ports(rasa=free_ports_in_a_row(args.rasa_replicas), actions=free_port(), web=free_port(),
+                  rasa_replicas=args.rasa_replicas)
+    os.environ.update(HARBOUR_INSTANCE_DIR=str(instance), PORT=str(ports.web),
+                      RASA_URL=",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports),
+                      PUBLIC_URL=f"http://127.0.0.1:{ports.web}",
+                      ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}/webhook")
     from bot.db import session_scope
     from bot.schema import prepare
     from bot.seed import load_seed
-    from bot.stack import Ports, Stack, ensure_model
+    from bot.stack import Stack, ensure_model
+    from webhook.rasa_client import replicas_for
     from webhook.simulate import post_sms, reply_text
 
     prepare()
     phones = bench_seed(instance / "bench_seed.yml", 2 * sum(args.levels))
     with session_scope() as session:
         load_seed(session, instance / "bench_seed.yml")
-    stack = Stack(Ports(**ports), instance, log_dir=instance)
+    stack = Stack(ports, instance, log_dir=instance)
     stack.start(ensure_model())
     try:
         stack.wait_until_ready()
-        rasa_url = f"http://127.0.0.1:{ports['rasa']}/webhooks/sms/webhook"
-
         def via_rasa(phone, text):
-            reply = requests.post(rasa_url, json={"sender": phone, "message": text}, timeout=30)
+            reply = requests.post(f"{replicas_for(phone)[0]}/webhooks/sms/webhook",
+                                  json={"sender": phone, "message": text}, timeout=30)
             return reply.ok and bool(reply.json())
 
         def via_flask(phone, text):
-            reply = post_sms(phone, text, url=f"http://127.0.0.1:{ports['web']}/sms")
+            reply = post_sms(phone, text, url=f"http://127.0.0.1:{ports.web}/sms")
             return reply.ok and bool(reply_text(reply.text))
 
         print(f"{'concurrent':>10} {'path':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'msg/s':>7} {'errors':>6}")

@@ -1,7 +1,7 @@
 """The PIN form with real Trackers: right, wrong, locked, and never keeping what was typed."""
 import pytest
 
-from actions.verification import ActionAskPin, ValidatePinForm
+from actions.verification import ValidatePinForm
 from bot.db import session_scope
 from bot.replies import render
 from bot.settings import get_settings
@@ -36,16 +36,14 @@ def test_the_right_pin_verifies_and_ends_the_form():
 
 
 def test_a_wrong_pin_asks_again_saying_how_many_tries_are_left():
-    _, events, _ = pin_turn("1111")
+    texts, events, _ = pin_turn("1111")
     assert slot_events(events)["pin"] is None
     assert slot_events(events)["requested_slot"] == "pin"  # the form asks again
-    texts, _, _ = run(ActionAskPin(), make_tracker(SAM, "1111", "provide_pin", active_loop="pin_form"))
     assert texts == [render("pin_wrong", tries_left=get_settings().pin_max_attempts - 1)]
 
 
 def test_something_that_is_not_a_pin_is_not_counted():
-    pin_turn("dunno")
-    texts, _, _ = run(ActionAskPin(), make_tracker(SAM, "dunno", "out_of_scope", active_loop="pin_form"))
+    texts, _, _ = pin_turn("dunno")
     assert texts == [render("pin_not_a_pin")]
     _, events, _ = pin_turn("4821")
     assert sam_identity() is Identity.VERIFIED
@@ -58,15 +56,9 @@ def test_three_wrong_pins_end_the_form_locked():
     assert sam_identity() is Identity.LOCKED
 
 
-def test_starting_the_form_names_the_pin_as_what_to_ask_for():
+def test_starting_the_form_asks_for_the_pin_explaining_why():
     tracker = make_tracker(SAM, "where is our review up to", "ask_review_status",
                            events_after=[{"event": "action", "name": "action_review_status"}])
-    _, events, _ = run(ValidatePinForm(), tracker)
+    texts, events, _ = run(ValidatePinForm(), tracker)
     assert slot_events(events) == {"requested_slot": "pin"}
-
-
-def test_the_first_ask_explains_why():
-    tracker = make_tracker(SAM, "where is our review up to", "ask_review_status", active_loop="pin_form",
-                           events_after=[{"event": "action", "name": "action_review_status"}])
-    texts, _, _ = run(ActionAskPin(), tracker)
     assert texts == [render("pin_prompt")]
