@@ -14,7 +14,7 @@ from bot.settings import get_settings
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 # A PIN has only 10,000 values, so no hashing cost could protect a leaked table: the
 # lock-out after wrong PINs does. OWASP's minimum argon2id settings keep PINs out of clear
-# text at a fifth of the default's CPU, which every family's verification pays.
+# text at a fifth of the default's cost, which every family's verification pays.
 _pin_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _CODE_WORDS = (
     "MOOR", "LARK", "TAMAR", "FERN", "HOE", "TOR", "WREN", "DART", "OAK", "ROSE",
