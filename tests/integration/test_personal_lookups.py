@@ -2,12 +2,14 @@
 import re
 
 import pytest
+import yaml
 
 from bot.replies import render
-from bot.settings import get_settings
+from bot.settings import REPO_ROOT, get_settings
 from bot.wording import stage_wording
 
 SAM, CHRIS, UNKNOWN = "+447700900123", "+447700900456", "+447700900999"
+SMALLTALK = yaml.safe_load((REPO_ROOT / "bot" / "domain" / "smalltalk.yml").read_text())["responses"]
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +25,19 @@ def test_sam_verifies_with_her_pin_and_hears_the_stage_and_next_meeting(sms_chan
     assert stage_wording()["family_meetings"]["now"] in reply  # answered without asking again
     meeting = sms_channel.say(SAM, "when is our next meeting with the reviewer")
     assert "Thursday 3 December 2026 at 2pm" in meeting and "Mannamead Family Centre" in meeting
+
+
+def test_a_leaflet_question_while_the_pin_is_awaited_is_answered_and_the_pin_still_answers_the_look_up(sms_channel):
+    sms_channel.say(SAM, "where is our review up to")
+    reply = sms_channel.say(SAM, "how long does a review take")
+    assert reply.endswith(render("pin_not_a_pin")) and len(reply) > len(render("pin_not_a_pin")) + 50
+    assert stage_wording()["family_meetings"]["now"] in sms_channel.say(SAM, "4821")
+
+
+def test_saying_goodbye_while_the_pin_is_awaited_is_not_asked_for_the_pin_again(sms_channel):
+    sms_channel.say(SAM, "where is our review up to")
+    assert sms_channel.say(SAM, "bye") == SMALLTALK["utter_goodbye"][0]["text"]
+    assert "Taylor" not in sms_channel.say(SAM, "4821")  # the PIN is no longer awaited: not used
 
 
 def test_chris_hears_why_the_review_was_extended(sms_channel):
