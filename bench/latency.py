@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -76,34 +75,18 @@ def peak_memory_mb(pid: int) -> float:
     return float("nan")
 
 
-def free_ports_in_a_row(count: int) -> int:
-    """The first of `count` consecutive loopback ports nothing listens on (replicas take consecutive ports)."""
-    from bot.stack import free_port
-
-    while True:
-        first = free_port()
-        try:
-            for port in range(first + 1, first + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--rasa-replicas", type=int, default=1)
     args = parser.parse_args()
-    if args.rasa_replicas > 1 and os.environ.get("LOCK_STORE_TYPE") != "redis":
-        sys.exit("Several Rasa replicas need the shared stores: set LOCK_STORE_TYPE=redis, LOCK_STORE_URL, "
-                 "TRACKER_STORE_URL and DATABASE_URL (README, 'Running on several machines').")
 
-    from bot.stack import Ports, free_port
+    from bot.stack import Ports, free_port, require_shared_lock_store
+
+    require_shared_lock_store(args.rasa_replicas)
 
     instance = Path(tempfile.mkdtemp(prefix="harbour-bench-"))
-    ports = Ports(rasa=free_ports_in_a_row(args.rasa_replicas), actions=free_port(), web=free_port(),
+    ports = Ports(rasa=free_port(consecutive=args.rasa_replicas), actions=free_port(), web=free_port(),
                   rasa_replicas=args.rasa_replicas)
     os.environ.update(HARBOUR_INSTANCE_DIR=str(instance), PORT=str(ports.web),
                       RASA_URL=",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports),

@@ -122,11 +122,29 @@ def commands(ports: Ports, model: Path, env: dict) -> dict[str, list[str]]:
     }
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
+def _bind_loopback(port: int) -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind(("127.0.0.1", port))
         return probe.getsockname()[1]
+
+
+def free_port(consecutive: int = 1) -> int:
+    """A loopback port nothing listens on now, nor on the `consecutive - 1` after it (for replicas)."""
+    while True:
+        first = _bind_loopback(0)
+        try:
+            for port in range(first + 1, first + consecutive):
+                _bind_loopback(port)
+            return first
+        except (OSError, OverflowError):  # taken, or past the last port: try elsewhere
+            continue
+
+
+def require_shared_lock_store(replicas: int) -> None:
+    """Several Rasa replicas must take turns on a conversation through one lock store."""
+    if replicas > 1 and os.environ.get("LOCK_STORE_TYPE", "in_memory") == "in_memory":
+        sys.exit("Several Rasa replicas must share a lock store: set LOCK_STORE_TYPE=redis and LOCK_STORE_URL "
+                 "(and TRACKER_STORE_URL to PostgreSQL). See README, 'Running on several machines'.")
 
 
 def _answers(url: str) -> bool:
@@ -229,9 +247,7 @@ def run() -> int:
     model = ensure_model()
     ports = Ports(rasa=int(os.environ.get("RASA_PORT", 5005)), actions=int(os.environ.get("ACTION_PORT", 5055)),
                   web=int(os.environ.get("PORT", 5000)), rasa_replicas=int(os.environ.get("RASA_REPLICAS", 1)))
-    if ports.rasa_replicas > 1 and os.environ.get("LOCK_STORE_TYPE", "in_memory") == "in_memory":
-        sys.exit("Several Rasa replicas must share a lock store: set LOCK_STORE_TYPE=redis and LOCK_STORE_URL "
-                 "(and TRACKER_STORE_URL to PostgreSQL). See README, 'Running on several machines'.")
+    require_shared_lock_store(ports.rasa_replicas)
     settings = get_settings()
     os.environ["HARBOUR_INSTANCE_DIR"] = str(settings.instance_dir)
     print("Demo data loaded." if prepare() else "Database ready.", flush=True)
