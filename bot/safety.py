@@ -10,12 +10,34 @@ come from bot/partnership.yml and nowhere else.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from bot.settings import Partnership
 from bot.wording import Answer
 
 CRISIS_SELF = "crisis_self"
 CHILD_AT_RISK = "child_at_risk"
+CHILD_SELF_HARM = "child_self_harm"  # a child at risk: self-harm or suicidal now; gets the child lines
+
+# The three outcomes of the safety decision.
+CRISIS = "crisis"
+CHECK_IN = "check_in"
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class SafetyDecision:
+    """What the safety decision made of one message.
+
+    `category` says which lines the family needs (CRISIS_SELF, CHILD_AT_RISK or CHILD_SELF_HARM)
+    for a crisis or a check-in; `layers` which checks saw it ("keywords", "classifier").
+    """
+    outcome: str = NONE
+    category: str | None = None
+    layers: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return self.outcome != NONE
 
 # SMS spelling and slang, word for word, before the patterns look.
 _SPELLINGS = {
@@ -205,6 +227,14 @@ def check(text: str) -> str | None:
     ):
         return CHILD_AT_RISK
     return None
+
+
+def decide(text: str) -> SafetyDecision:
+    """The one safety decision for a message, in every state of a conversation (provisional: keywords only)."""
+    kind = check(text)
+    if kind is None:
+        return SafetyDecision()
+    return SafetyDecision(CRISIS, kind, frozenset({"keywords"}))
 
 
 def classifier_alarm_stands(text: str) -> bool:
