@@ -38,8 +38,18 @@ def next_opening(now: datetime) -> datetime:
 
 
 def when_a_person_will_see_it(now: datetime) -> str:
-    """'soon' in office hours; otherwise 'from 9am on Monday 30 November 2026'."""
+    """'' in office hours (callers say 'soon'); otherwise when the office next opens, as a
+    family would say it: 'today from 9am', 'tomorrow from 9am', 'on Monday from 9am'."""
     if is_open(now):
         return ""
     opening = next_opening(now)
-    return f"from {clock_time(opening)} on {long_date(opening.date())}"
+    days_away = (opening.date() - now.date()).days
+    if days_away == 0:
+        day = "today"
+    elif days_away == 1:
+        day = "tomorrow"
+    elif days_away < 7:
+        day = f"on {opening:%A}"
+    else:  # a week away: the weekday alone would read as this week's
+        day = f"on {long_date(opening.date())}"
+    return f"{day} from {clock_time(opening)}"

@@ -59,14 +59,14 @@ def test_verified_dana_hears_when_the_report_was_published():
 def test_trusted_professional_and_how_to_reach_them():
     verify(SAM)
     texts, _, _ = run(ActionTrustedProfessional(), make_tracker(SAM, "who is my key worker", "ask_trusted_professional"))
-    assert "Jo Bennett, Family Support Worker at Plymouth City Council Children's Services" in texts[0]
+    assert "Jo Bennett. They are a Family Support Worker at Plymouth City Council Children's Services." in texts[0]
     assert "+441632960222" in texts[0] and "jo.bennett@example.org" in texts[0]
 
 
 def test_lead_reviewer_and_how_to_reach_them():
     verify(CHRIS)
     texts, _, _ = run(ActionLeadReviewer(), make_tracker(CHRIS, "who is the lead reviewer", "ask_lead_reviewer"))
-    assert "Priya Okafor, Lead Reviewer at Independent" in texts[0]
+    assert "Priya Okafor, an independent reviewer." in texts[0] and "at Independent" not in texts[0]
     assert "priya.okafor@example.org" in texts[0]
 
 
@@ -74,8 +74,8 @@ def test_next_meeting_written_out(monkeypatch):
     monkeypatch.setattr("actions.lookups.local_today", lambda: date(2026, 11, 26))
     verify(SAM)
     texts, _, _ = run(ActionNextMeeting(), make_tracker(SAM, "when is our next meeting", "ask_next_meeting"))
-    assert texts[0] == ("Your next meeting with the Lead Reviewer is on Thursday 3 December 2026 at 2pm, "
-                        "at Mannamead Family Centre, or by video call if you prefer.")
+    assert texts[0] == ("Your next meeting with the Lead Reviewer is on Thursday 3 December 2026 at 2pm. "
+                        "It is at Mannamead Family Centre, or by video call if you prefer.")
 
 
 def test_no_meeting_booked_says_who_to_ask():
@@ -90,7 +90,9 @@ def test_the_web_gets_the_web_form():
         from bot.verification import get_conversation, sign_in_with_code
         sign_in_with_code(session, get_conversation(session, "web-lookup-test"), "MOOR-LARK-7261")
     texts, _, _ = run(ActionReviewStatus(), make_tracker("web-lookup-test", "any news", "ask_review_status", channel="web"))
-    assert texts[0].startswith("Review PSCP-2026-014 (Child M).\n\n")
+    assert texts[0].startswith("Here is where the review for your child is up to.\n")
+    assert "\n\n" not in texts[0]  # one chat bubble, not one per paragraph
+    assert "Child M" not in texts[0]
 
 
 def test_an_unverified_web_visitor_is_told_to_sign_in():
