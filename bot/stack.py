@@ -29,7 +29,9 @@ READY_TIMEOUT_SECONDS = 240
 
 
 def model_inputs() -> list[Path]:
-    files = [REPO_ROOT / "config.yml"]
+    # The NLU code that trains is an input too: a change to how messages are read retrains.
+    files = [REPO_ROOT / "config.yml", REPO_ROOT / "bot" / "meaning.py", REPO_ROOT / "bot" / "nlu_classifier.py",
+             REPO_ROOT / "bot" / "embedding-model.txt"]
     for folder in ("bot/domain", "data"):
         files += sorted((REPO_ROOT / folder).rglob("*.yml"))
     return files
@@ -44,14 +46,20 @@ def model_path() -> Path:
 
 
 def ensure_model() -> Path:
-    """Trains unless a model of exactly this training data exists; safe to call from two runs at once."""
+    """Trains unless a model of exactly this training data exists; safe to call from two runs at once.
+
+    The safety classifier, which both the Rasa server and the web app load, is trained first.
+    """
+    from bot import safety_model
+
+    safety_model.ensure_model()
     model = model_path()
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     with open(MODELS_DIR / ".train.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if model.exists():
             return model
-        print(f"Training the Rasa model ({model.name}); this takes a few minutes...", flush=True)
+        print(f"Training the Rasa model ({model.name}); this takes a minute or two...", flush=True)
         subprocess.run(
             [
                 str(VENV_BIN / "rasa"), "train",

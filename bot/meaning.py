@@ -1,0 +1,109 @@
+"""What a family's message asks: the intent model inside Harbour's NLU pipeline.
+
+Families write context first and the question later ("Sorry to bother you. My son died in
+March and I'm in bits. When will the report come out?"), so a message is read as a whole
+and as the parts that ask something: its sentences, and the clause from its last question
+word on. Each part is scored by one logistic regression over word and character n-grams
+(spelling, typos, SMS words) and the part's sentence embedding (meaning); the parts that ask
+something weigh most. The model is plain numpy and scikit-learn, trains in seconds once the
+examples are embedded, and is stored with joblib in the Rasa model.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot.embeddings import encoder
+
+_APOSTROPHES = re.compile(r"[\u2018\u2019\u02bc\u0060\u00b4\uff07]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|(?<=[.!?])(?=[A-Z])")
+_QUESTION_WORDS = re.compile(
+    r"\b(?:when|whens|wen|what|whats|wat|wot|how|hw|who|whos|why|whys|where|wheres|which|will|would|can|could|cud|"
+    r"do|does|did|is|are|am|should|shall|has|have|any|tell me|i want to know|i need to know|wondering|wonder|"
+    r"explain)\b", re.IGNORECASE)
+
+
+def clean(text: str) -> str:
+    """Lower case with one kind of apostrophe and single spaces: what the n-grams see."""
+    return " ".join(_APOSTROPHES.sub("'", text).lower().split())
+
+
+def asks_something(part: str) -> bool:
+    return "?" in part or bool(_QUESTION_WORDS.match(part.strip()))
+
+
+def parts(text: str) -> list[str]:
+    """The message's sentences and the tail from its last question word, when it has more than one part."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if len(s.strip().split()) >= 2]
+    found = sentences if len(sentences) > 1 else []
+    words = text.split()
+    if len(words) > 12:
+        matches = list(_QUESTION_WORDS.finditer(text))
+        late = [i for i, m in enumerate(matches) if m.start() > len(text) // 3]
+        if late:
+            first = late[-1]
+            # A run of question words starts the question: "when will ...", "can i ask who ...".
+            while first > 0 and not text[matches[first - 1].end():matches[first].start()].strip():
+                first -= 1
+            tail = text[matches[first].start():].strip()
+            if len(tail.split()) >= 3 and tail not in found:
+                found.append(tail)
+    return found
+
+
+@dataclass
+class Scored:
+    labels: list[str]
+    probabilities: np.ndarray  # one row per message, columns in `labels` order
+
+
+class MeaningModel:
+    """Word and character n-grams plus sentence embeddings, into one logistic regression."""
+
+    def __init__(self, embedding_weight: float = 2.0, c: float = 10.0, part_weight: float = 0.5):
+        self.embedding_weight, self.c, self.part_weight = embedding_weight, c, part_weight
+        self.words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+        self.regression = LogisticRegression(C=c, max_iter=3000)
+
+    def _features(self, texts: list[str], vectors: np.ndarray, fit: bool = False) -> sparse.csr_matrix:
+        cleaned = [clean(t) for t in texts]
+        if fit:
+            words, chars = self.words.fit_transform(cleaned), self.chars.fit_transform(cleaned)
+        else:
+            words, chars = self.words.transform(cleaned), self.chars.transform(cleaned)
+        return sparse.hstack([words, chars, sparse.csr_matrix(vectors * self.embedding_weight)]).tocsr()
+
+    def fit(self, texts: list[str], labels: list[str], vectors: np.ndarray) -> "MeaningModel":
+        self.regression.fit(self._features(texts, vectors, fit=True), labels)
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.regression.classes_)
+
+    def _score_texts(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        return self.regression.predict_proba(self._features(texts, vectors))
+
+    def score(self, texts: list[str], embed=None) -> Scored:
+        """Probabilities per label for each message, reading long messages by their parts."""
+        embed = embed or (lambda batch: encoder().encode(batch))
+        message_parts = [parts(text) for text in texts]
+        flat = list(texts) + [p for found in message_parts for p in found]
+        probabilities = self._score_texts(flat, embed(flat))
+        result = probabilities[: len(texts)].copy()
+        offset = len(texts)
+        for row, found in enumerate(message_parts):
+            if found:
+                part_probabilities = probabilities[offset:offset + len(found)]
+                offset += len(found)
+                asking = [i for i, part in enumerate(found) if asks_something(part)]
+                if asking:
+                    best = max(asking, key=lambda i: part_probabilities[i].max())
+                    result[row] = (1 - self.part_weight) * result[row] + self.part_weight * part_probabilities[best]
+        return Scored(self.labels, result)

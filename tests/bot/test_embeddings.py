@@ -1,0 +1,61 @@
+"""The sentence encoder: verified weights, no network, the same vector for the same text, and vectors
+that carry meaning (the NLU and the safety decision both rely on it)."""
+import shutil
+import socket
+
+import numpy as np
+import pytest
+
+from bot.embeddings import EmbeddingCache, EmbeddingModelError, SentenceEncoder, encoder, model_dir
+
+
+def test_the_installed_weights_are_the_expected_ones_and_load():
+    assert encoder().encode(["hello"]).shape == (1, 384)
+
+
+def test_weights_whose_hash_differs_are_refused(tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir(), copy)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # one bit of one weight
+    weights.write_bytes(bytes(data))
+    with pytest.raises(EmbeddingModelError, match="not the expected ones"):
+        SentenceEncoder(copy)
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path):
+    with pytest.raises(EmbeddingModelError, match="make install"):
+        SentenceEncoder(tmp_path)
+
+
+def test_encoding_never_opens_a_network_connection(monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the encoder tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    fresh = SentenceEncoder(model_dir())  # loading, too, happens with sockets blocked
+    assert fresh.encode(["when will the review finish"]).shape == (1, 384)
+
+
+def test_the_same_text_always_gives_the_same_unit_vector():
+    first, second = encoder().encode(["How long will the review take?", "How long will the review take?"])
+    assert np.array_equal(first, second)
+    assert np.linalg.norm(first) == pytest.approx(1.0, abs=1e-5)
+    # Batching with longer texts (padding) does not change a text's vector.
+    padded = encoder().encode(["How long will the review take?", "a much longer message " * 10])[0]
+    assert np.allclose(first, padded, atol=1e-5)
+
+
+def test_vectors_carry_meaning_not_just_words():
+    how_long, when_finish, weather = encoder().encode(
+        ["how long does the review take", "when will it all be finished", "is it going to rain tomorrow"])
+    assert how_long @ when_finish > how_long @ weather + 0.1
+
+
+def test_the_cache_gives_back_exactly_what_the_encoder_gives(tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache.sqlite")
+    texts = ["who does the review", "can my sister come with me", "who does the review"]
+    assert np.allclose(cache.encode(texts), encoder().encode(texts), atol=1e-6)
+    assert np.allclose(EmbeddingCache(tmp_path / "cache.sqlite").encode(texts[:1]), encoder().encode(texts[:1]), atol=1e-6)

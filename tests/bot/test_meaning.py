@@ -1,0 +1,51 @@
+"""Reading long messages: the parts that ask something, and a model that follows the question."""
+import pytest
+
+from bot.meaning import MeaningModel, asks_something, parts
+from bot.embeddings import encoder
+
+
+def test_a_short_question_is_read_whole():
+    assert parts("how long does a review take") == []
+
+
+def test_a_long_message_is_read_sentence_by_sentence():
+    found = parts("Sorry to bother you. My son died in March and I'm in bits. When will the report come out?")
+    assert found[:3] == ["Sorry to bother you.", "My son died in March and I'm in bits.", "When will the report come out?"]
+
+
+def test_a_long_message_without_punctuation_gives_the_tail_from_its_last_question_word():
+    text = "my son died in march and ive been in bits ever since and nobody rings me back when will the report come out"
+    assert parts(text)[-1] == "when will the report come out"
+
+
+@pytest.mark.parametrize("part, asks", [("When will the report come out?", True), ("will they meet me", True),
+                                        ("My son died in March.", False), ("Sorry to bother you.", False)])
+def test_which_parts_ask_something(part, asks):
+    assert asks_something(part) is asks
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    texts = {
+        "faq/publication": ["when will the report be published", "will the report come out", "where is the report published",
+                            "when does the report go online"],
+        "faq/emotional_impact": ["im in bits", "this is so upsetting", "i feel sick about all this", "im so anxious",
+                                 "i cant stop crying since he died", "it hurts so much"],
+        "faq/timescale": ["how long does a review take", "how long will it go on", "when will the review finish"],
+    }
+    examples = [(text, label) for label, items in texts.items() for text in items]
+    vectors = encoder().encode([t for t, _ in examples])
+    return MeaningModel().fit([t for t, _ in examples], [label for _, label in examples], vectors)
+
+
+def test_the_question_outweighs_the_feelings_around_it(small_model):
+    text = "Sorry. I'm in bits, I can't stop crying since he died and it hurts so much. When will the report come out?"
+    scored = small_model.score([text])
+    assert scored.labels[scored.probabilities[0].argmax()] == "faq/publication"
+
+
+def test_probabilities_are_one_row_per_message(small_model):
+    scored = small_model.score(["how long will it take", "im so upset. where is the report published?"])
+    assert scored.probabilities.shape == (2, len(scored.labels))
+    assert scored.probabilities.sum(axis=1) == pytest.approx([1.0, 1.0])
