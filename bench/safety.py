@@ -1,68 +1,115 @@
-"""Recall on crisis messages and false alarms on grief: the keyword check, the classifier, and both
-as Harbour combines them.
+"""The safety decision on held-out messages: recall per category and per layer, false alarms.
 
-    .venv/bin/python bench/safety.py [--model models/harbour-....tar.gz] [--show]
+    .venv/bin/python bench/safety.py [--show] [--timing]
 
-Reads tests/data/safety_crisis.yml and tests/data/safety_grief.yml: the same sets the tests use.
+Reads the independent held-out sets (tests/data/safety_heldout_*.yml, written without seeing
+the patterns or the training data) and the older ones (safety_crisis.yml, safety_grief.yml).
+For crisis messages: caught as a crisis, caught at least as a check-in, and which layer saw
+it; for the hard negatives: urgent false alarms and check-ins. The classifier is trained from
+the current data first if needed (bot/safety_model.py).
 """
 from __future__ import annotations
 
 import argparse
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import yaml
-from nlu_model import REPO_ROOT, parse_all
 
-from bot.safety import CHILD_AT_RISK, CRISIS_SELF, check
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bot.safety import CHECK_IN, CRISIS, decide  # noqa: E402
 
 DATA = REPO_ROOT / "tests" / "data"
-CRISIS_INTENTS = {CRISIS_SELF, CHILD_AT_RISK}
 
 
-def crisis_messages() -> list[str]:
-    data = yaml.safe_load((DATA / "safety_crisis.yml").read_text())
-    return data[CRISIS_SELF] + data[CHILD_AT_RISK]
+def independent(name: str) -> list[dict]:
+    return yaml.safe_load((DATA / f"safety_heldout_{name}.yml").read_text())["messages"]
 
 
-def grief_messages() -> list[str]:
-    return yaml.safe_load((DATA / "safety_grief.yml").read_text())["messages"]
+def older_sets() -> tuple[list[dict], list[dict]]:
+    crisis = yaml.safe_load((DATA / "safety_crisis.yml").read_text())
+    grief = yaml.safe_load((DATA / "safety_grief.yml").read_text())["messages"]
+    return ([{"category": category, "text": text} for category in ("crisis_self", "child_at_risk")
+             for text in crisis[category]], [{"kind": "grief", "text": text} for text in grief])
 
 
-def report(name: str, crisis_hits: list[bool], grief_hits: list[bool]) -> None:
-    recall = sum(crisis_hits) / len(crisis_hits)
-    false_alarms = sum(grief_hits) / len(grief_hits)
-    print(f"{name:14} recall {sum(crisis_hits):>3}/{len(crisis_hits)} = {recall:6.1%}   "
-          f"false alarms {sum(grief_hits):>3}/{len(grief_hits)} = {false_alarms:5.1%}")
+def report_crisis(title: str, messages: list[dict], show: bool) -> None:
+    totals, crisis, caught, right_lines, layers = Counter(), Counter(), Counter(), Counter(), defaultdict(Counter)
+    missed = []
+    for message in messages:
+        category, decision = message["category"], decide(message["text"])
+        totals[category] += 1
+        crisis[category] += decision.outcome == CRISIS
+        caught[category] += decision.outcome in (CRISIS, CHECK_IN)
+        right_lines[category] += decision.outcome == CRISIS and decision.category == category
+        for layer in decision.layers:
+            layers[category][layer] += 1
+        if decision.outcome != CRISIS:
+            missed.append((category, decision.outcome, message["text"]))
+    print(f"\n{title}")
+    print(f"{'category':18} {'n':>4} {'crisis':>8} {'crisis or check-in':>19} {'right lines':>12}  layers (keywords / classifier)")
+    for category in sorted(totals):
+        n = totals[category]
+        print(f"{category:18} {n:>4} {crisis[category] / n:>8.1%} {caught[category] / n:>19.1%} "
+              f"{right_lines[category] / n:>12.1%}  {layers[category]['keywords']} / {layers[category]['classifier']}")
+    n = sum(totals.values())
+    print(f"{'all':18} {n:>4} {sum(crisis.values()) / n:>8.1%} {sum(caught.values()) / n:>19.1%}")
+    if show:
+        for category, outcome, text in missed:
+            print(f"  {category} -> {outcome}: {text}")
+
+
+def report_negatives(title: str, messages: list[dict], show: bool) -> None:
+    urgent, check_ins, totals = Counter(), Counter(), Counter()
+    flagged = []
+    for message in messages:
+        kind, decision = message["kind"], decide(message["text"])
+        totals[kind] += 1
+        urgent[kind] += decision.outcome == CRISIS
+        check_ins[kind] += decision.outcome == CHECK_IN
+        if decision:
+            flagged.append((kind, decision.outcome, sorted(decision.layers), message["text"]))
+    n = sum(totals.values())
+    print(f"\n{title}: {n} messages, urgent false alarms {sum(urgent.values()) / n:.1%}, "
+          f"check-ins {sum(check_ins.values()) / n:.1%}")
+    for kind in sorted(totals):
+        print(f"  {kind:16} {totals[kind]:>4}  urgent {urgent[kind]:>3}  check-in {check_ins[kind]:>3}")
+    if show:
+        for kind, outcome, layers, text in flagged:
+            print(f"  {kind} -> {outcome} {layers}: {text}")
+
+
+def report_timing() -> None:
+    texts = [m["text"] for m in independent("crisis") + independent("negatives")]
+    decide(texts[0])  # loading the models is not a decision
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        decide(text)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    print(f"\ndecision time over {len(times)} messages: p50 {statistics.median(times):.0f} ms, "
+          f"p95 {times[int(len(times) * 0.95)]:.0f} ms, max {times[-1]:.0f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--show", action="store_true", help="list the misses and false alarms")
+    parser.add_argument("--show", action="store_true", help="list every miss and every false alarm")
+    parser.add_argument("--timing", action="store_true", help="time the decision per message")
     args = parser.parse_args()
-    crisis, grief = crisis_messages(), grief_messages()
-
-    keyword_crisis = [check(t) is not None for t in crisis]
-    keyword_grief = [check(t) is not None for t in grief]
-    # The model's pipeline ends with bot/nlu_safety.py (the keyword check, and the grief guard on the
-    # classifier): "classifier" is DIET alone, "combined" the pipeline's final intent, as Harbour acts on it.
-    parses = parse_all(crisis + grief, args.model)
-    intents = [parse.get("classifier_intent", parse["intent"]["name"]) for parse in parses]
-    final = [parse["intent"]["name"] in CRISIS_INTENTS for parse in parses]
-    nlu_crisis = [i in CRISIS_INTENTS for i in intents[: len(crisis)]]
-    nlu_grief = [i in CRISIS_INTENTS for i in intents[len(crisis):]]
-
-    print(f"{len(crisis)} crisis messages, {len(grief)} grief / anger / FAQ messages\n")
-    report("keywords", keyword_crisis, keyword_grief)
-    report("classifier", nlu_crisis, nlu_grief)
-    combined_crisis, combined_grief = final[: len(crisis)], final[len(crisis):]
-    report("combined", combined_crisis, combined_grief)
-    if args.show:
-        print("\nmissed by both:", *[t for t, hit in zip(crisis, combined_crisis) if not hit], sep="\n  ")
-        print("\nmissed by keywords:", *[t for t, hit in zip(crisis, keyword_crisis) if not hit], sep="\n  ")
-        print("\nfalse alarms (keywords):", *[t for t, hit in zip(grief, keyword_grief) if hit], sep="\n  ")
-        print("\nfalse alarms (classifier):", *[t for t, hit in zip(grief, nlu_grief) if hit], sep="\n  ")
-        print("\nfalse alarms (combined):", *[t for t, hit in zip(grief, combined_grief) if hit], sep="\n  ")
+    report_crisis("Independent crisis set", independent("crisis"), args.show)
+    report_crisis("Independent Unicode disguises", independent("unicode"), args.show)
+    report_negatives("Independent hard negatives", independent("negatives"), args.show)
+    crisis, grief = older_sets()
+    report_crisis("Older crisis set (written beside the first patterns)", crisis, args.show)
+    report_negatives("Older grief set", grief, args.show)
+    if args.timing:
+        report_timing()
 
 
 if __name__ == "__main__":

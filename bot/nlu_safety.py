@@ -1,11 +1,12 @@
-"""A step in Rasa's NLU pipeline: the safety check (bot/safety.py) has the last word on crisis.
+"""A step in Rasa's NLU pipeline: the safety decision (bot/safety.py) has the last word on crisis.
 
-The Flask layer already runs the same check before a message reaches Rasa; having it
-inside the model as well means a message that reaches Rasa some other way, or a
-crisis the classifier scored low, is still classified as crisis_self or child_at_risk.
-And when only the classifier calls a crisis in what is plainly grief about the past,
-`classifier_alarm_stands` overrules it in favour of the classifier's next choice.
-The classifier's own guess is kept in the parse result as `classifier_intent`.
+The Flask layer makes the same decision on every message before and besides Rasa; having it
+inside the model as well means any parse of a message (`rasa shell nlu`, a tool that loads the
+model) names a crisis the way Harbour acts on it. A crisis the decision sees becomes
+crisis_self or child_at_risk whatever the intent model said; a crisis only the intent model
+saw is overruled in favour of its next choice, because the dedicated safety classifier,
+trained against hard negatives, decides. The intent model's own guess is kept as
+`classifier_intent`, and the decision as `harbour_safety`.
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.safety import CHILD_AT_RISK, CRISIS_SELF, check, classifier_alarm_stands
+from bot.safety import CHILD_AT_RISK, CRISIS, CRISIS_SELF, decide
 
 CLASSIFIER_INTENT = "classifier_intent"
+SAFETY_KEY = "harbour_safety"
 CRISIS_INTENTS = {CRISIS_SELF, CHILD_AT_RISK}
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -31,26 +33,22 @@ class SafetyCheckOverride(GraphComponent):
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                execution_context: ExecutionContext) -> "SafetyCheckOverride":
-        return cls(config.get("fallback_threshold", 0.4))
+        return cls()
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
-    def __init__(self, fallback_threshold: float = 0.4) -> None:
-        self.fallback_threshold = fallback_threshold
-
-    @classmethod
-    def get_default_config(cls) -> dict[str, Any]:
-        return {"fallback_threshold": 0.4}
-
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            text = message.get(TEXT) or ""
+            decision = decide(message.get(TEXT) or "")
+            message.set(SAFETY_KEY, {"outcome": decision.outcome, "category": decision.category,
+                                     "layers": sorted(decision.layers)}, add_to_output=True)
             classified = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            kind = check(text)
-            if kind is not None:
-                intent = {INTENT_NAME_KEY: kind, PREDICTED_CONFIDENCE_KEY: 1.0}
-            elif classified in CRISIS_INTENTS and not classifier_alarm_stands(text):
+            if decision.outcome == CRISIS:
+                # The NLU contract has two crisis intents: a child self-harming is a child at risk.
+                name = CRISIS_SELF if decision.category == CRISIS_SELF else CHILD_AT_RISK
+                intent = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: 1.0}
+            elif classified in CRISIS_INTENTS:
                 intent = self._next_choice(message)
             else:
                 continue
@@ -58,8 +56,9 @@ class SafetyCheckOverride(GraphComponent):
             message.set(INTENT, intent, add_to_output=True)
         return messages
 
-    def _next_choice(self, message: Message) -> dict[str, Any]:
+    @staticmethod
+    def _next_choice(message: Message) -> dict[str, Any]:
         ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r[INTENT_NAME_KEY] not in CRISIS_INTENTS]
-        if ranking and ranking[0][PREDICTED_CONFIDENCE_KEY] >= self.fallback_threshold:
+        if ranking:
             return dict(ranking[0])
         return {INTENT_NAME_KEY: FALLBACK_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}

@@ -1,0 +1,112 @@
+"""The dedicated safety classifier: risk to the writer's life now, a child at risk now, or neither.
+
+It is separate from the intent model, so its decision never depends on which FAQ topic won:
+trained on the crisis examples (data/nlu: crisis_self, child_at_risk) against every other
+example, most of them ordinary questions full of grief words, and the hard negatives written
+for it. It reads sentence embeddings only (bot/embeddings.py), so it runs in the web app's
+process as well as in Rasa's, and a message is scored whole and sentence by sentence (the
+risk is often one clause in a long message). Trained once per version of the data, like the
+Rasa model, and stored beside it.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import joblib
+import numpy as np
+import yaml
+
+from bot.meaning import parts
+from bot.settings import REPO_ROOT
+
+logger = logging.getLogger(__name__)
+
+TRAINING_DIR = REPO_ROOT / "data" / "nlu"
+LABELS = {"crisis_self": "self", "child_at_risk": "child"}
+VERSION = "1"  # bump when the features or the learner change
+
+
+@dataclass(frozen=True)
+class RiskScores:
+    self_risk: float
+    child_risk: float
+
+    @property
+    def top(self) -> float:
+        return max(self.self_risk, self.child_risk)
+
+
+def training_examples() -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    for path in sorted(TRAINING_DIR.glob("*.yml")):
+        for item in yaml.safe_load(path.read_text()).get("nlu") or []:
+            for line in (item.get("examples") or "").splitlines():
+                text = line.strip()[2:].strip() if line.strip().startswith("- ") else ""
+                if text:
+                    texts.append(text)
+                    labels.append(LABELS.get(item["intent"], "none"))
+    return texts, labels
+
+
+def model_path() -> Path:
+    digest = hashlib.sha256(VERSION.encode())
+    for path in sorted(TRAINING_DIR.glob("*.yml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    from bot.stack import MODELS_DIR
+
+    return MODELS_DIR / f"safety-{digest.hexdigest()[:16]}.joblib"
+
+
+def train(path: Path) -> None:
+    from sklearn.svm import SVC
+
+    from bot.embeddings import EmbeddingCache
+    from bot.nlu_classifier import embedding_cache_path
+
+    texts, labels = training_examples()
+    vectors = EmbeddingCache(embedding_cache_path()).encode(texts)
+    classifier = SVC(C=10, probability=True, random_state=7).fit(vectors, labels)
+    staging = path.with_suffix(".partial")
+    joblib.dump(classifier, staging)
+    staging.rename(path)
+
+
+def ensure_model() -> Path:
+    """Trains unless a model of exactly this data exists; safe to call from several processes at once."""
+    path = model_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / ".safety-train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            logger.info("Training the safety classifier (%s).", path.name)
+            train(path)
+    return path
+
+
+@lru_cache(maxsize=1)
+def _classifier():
+    return joblib.load(ensure_model())
+
+
+def scores(text: str) -> RiskScores | None:
+    """The risk scores of the message's most worrying part, or None if the classifier cannot run.
+
+    None is logged as an error: the keyword layer still decides alone, but staff must know.
+    """
+    from bot.embeddings import encoder
+
+    try:
+        classifier = _classifier()
+        units = [text] + parts(text)
+        probabilities = classifier.predict_proba(encoder().encode(units))
+    except Exception:  # the safety decision must never fail a message
+        logger.exception("The safety classifier could not run; the keyword layer decides alone.")
+        return None
+    classes = list(classifier.classes_)
+    return RiskScores(float(np.max(probabilities[:, classes.index("self")])),
+                      float(np.max(probabilities[:, classes.index("child")])))

@@ -1,0 +1,66 @@
+"""Text as the safety decision reads it: the same words however they were typed.
+
+Unicode offers many ways to write "kill" that a pattern would not see: accents ("kíll"),
+zero-width spaces and soft hyphens inside a word, fullwidth letters, Cyrillic or Greek
+look-alikes ("kіll" with a Cyrillic і), other apostrophes ("canʼt"), and leetspeak
+("k1ll mys3lf"). `fold` undoes all of them, and `plain` also lower-cases, drops punctuation
+and spells out SMS words. Staff see the original text (`for_display` only neutralises bidi
+controls, which could reorder what they read).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+SPELLINGS_FILE = Path(__file__).resolve().parent / "safety_patterns.yml"
+
+# Latin letters that Cyrillic and Greek letters are confused with (Unicode TR39's skeletons, for
+# the letters that look alike in lower and upper case).
+_CONFUSABLES = str.maketrans({
+    "а": "a", "в": "b", "с": "c", "ԁ": "d", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j",
+    "к": "k", "ӏ": "l", "м": "m", "н": "h", "о": "o", "р": "p", "ԛ": "q", "г": "r", "ѕ": "s", "т": "t",
+    "у": "y", "ѵ": "v", "ш": "w", "ԝ": "w", "х": "x", "ү": "y", "ɡ": "g", "ɑ": "a", "ı": "i", "ꞵ": "b",
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K", "М": "M", "О": "O",
+    "Р": "P", "Ѕ": "S", "Т": "T", "Х": "X", "У": "Y",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ω": "w", "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
+    "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ζ": "Z",
+})
+_APOSTROPHES = re.compile(r"[\u2018\u2019\u201a\u201b\u2032\u2035\u02b9\u02bb\u02bc\u02bd\u02be\u02c8\u0060\u00b4\uff07]")
+_LEET = str.maketrans({"1": "i", "3": "e", "4": "a", "@": "a", "0": "o", "5": "s", "$": "s", "7": "t"})
+# A word that starts with a letter and hides digits or symbols after it: "k1ll", "mys3lf", "su1c1d3".
+_LEET_WORD = re.compile(r"\b[a-z][a-z0-9@$]{2,}")
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def fold(text: str) -> str:
+    """NFKC, no format characters or accents, Latin look-alikes, one apostrophe, leetspeak undone."""
+    # Apostrophe look-alikes first: NFKC would turn an acute accent into a space and a combining mark.
+    text = unicodedata.normalize("NFKC", _APOSTROPHES.sub("'", text))
+    # Format characters (zero-width, soft hyphen, bidi controls) hide inside words: remove them.
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = text.translate(_CONFUSABLES)
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    # Digits and symbols stand for letters only after a word's first letter: "k1ll", never "4821" or "3am".
+    return _LEET_WORD.sub(lambda m: m.group().translate(_LEET), text.lower())
+
+
+@lru_cache(maxsize=1)
+def _spellings() -> dict[str, str]:
+    return yaml.safe_load(SPELLINGS_FILE.read_text())["spellings"]
+
+
+def plain(text: str) -> str:
+    """Folded, lower case, no apostrophes or punctuation, SMS spelling spelled out: what patterns read."""
+    words = re.sub(r"[^a-z0-9]+", " ", fold(text).replace("'", "")).split()
+    spellings = _spellings()
+    return " ".join(spellings.get(word, word) for word in words)
+
+
+def for_display(text: str) -> str:
+    """Family-written text for staff: bidi controls shown as visible marks, so nothing is reordered."""
+    return _BIDI.sub("\ufffd", text)
