@@ -66,8 +66,8 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
             # Unsure: the top score is under `fallback_threshold`, or under `ambiguity_ceiling`
             # with the runner-up within `ambiguity_margin` of it.
             "fallback_threshold": 0.3,
-            "ambiguity_ceiling": 0.5,
-            "ambiguity_margin": 0.1,
+            "ambiguity_ceiling": 0.6,
+            "ambiguity_margin": 0.2,
         }
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
