@@ -1,7 +1,11 @@
 """Latency and throughput of signed SMS through the Flask app, next to the same conversations sent
-straight to Rasa's REST channel in the same run; and each process's peak memory.
+straight to Rasa's channel in the same run, and to a minimal Rasa bot; and each process's peak memory.
 
-    .venv/bin/python bench/latency.py [--levels 1 10 50] [--rasa-replicas N]
+    .venv/bin/python bench/latency.py [--levels 1 10 50] [--rasa-replicas N] [--no-minimal-bot]
+
+Absolute times differ between machines by 2x and more, so Harbour's Rasa is also compared with
+the bot `rasa init` creates (trained once into a temporary folder, DIET and all), under the
+same load in the same run: the ratio of the two p95s is the figure to compare across machines.
 
 Starts its own stack (own ports and instance directory, on 127.0.0.1 only). Each conversation is
 a realistic sequence: a greeting, two leaflet questions, a status look-up, which asks for the PIN,
@@ -15,6 +19,7 @@ import argparse
 import concurrent.futures
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +73,27 @@ def run_level(send, phones: list[str]) -> tuple[list[float], float, int]:
     return [t for timings, _ in results for t in timings], wall, sum(errors for _, errors in results)
 
 
+def start_minimal_bot(folder: Path, port: int) -> subprocess.Popen:
+    """The bot `rasa init` creates, trained once, served on loopback with its REST channel."""
+    from bot.stack import VENV_BIN
+
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+    subprocess.run([str(VENV_BIN / "rasa"), "init", "--no-prompt", "--init-dir", str(folder)], cwd=folder, env=env,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([str(VENV_BIN / "rasa"), "run", "--model", "models", "--interface", "127.0.0.1",
+                               "--port", str(port)], cwd=folder, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/", timeout=2).ok:
+                return server
+        except requests.RequestException:
+            time.sleep(1)
+    server.kill()
+    raise RuntimeError("the minimal Rasa bot did not start")
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -79,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--rasa-replicas", type=int, default=1)
+    parser.add_argument("--no-minimal-bot", action="store_true", help="skip the comparison with `rasa init`'s bot")
     args = parser.parse_args()
 
     from bot.stack import Ports, free_port, require_shared_lock_store
@@ -103,10 +130,20 @@ def main() -> None:
     phones = bench_seed(instance / "bench_seed.yml", 2 + 2 * sum(args.levels))
     with session_scope() as session:
         load_seed(session, instance / "bench_seed.yml")
+    minimal = None
+    if not args.no_minimal_bot:
+        minimal_port = free_port()
+        (instance / "minimal").mkdir()
+        minimal = start_minimal_bot(instance / "minimal", minimal_port)
     stack = Stack(ports, instance, log_dir=instance)
     stack.start(ensure_model())
     try:
         stack.wait_until_ready()
+
+        def via_minimal(phone, text):
+            reply = requests.post(f"http://127.0.0.1:{minimal_port}/webhooks/rest/webhook",
+                                  json={"sender": phone, "message": text}, timeout=30)
+            return reply.ok and bool(reply.json())
 
         def via_rasa(phone, text):
             reply = requests.post(f"{replicas_for(phone)[0]}/webhooks/sms/webhook",
@@ -121,21 +158,32 @@ def main() -> None:
         # The first messages after start-up pay TensorFlow's one-off tracing: keep them out of the figures.
         run_level(via_rasa, phones[:1])
         run_level(via_flask, phones[1:2])
+        paths = (("rasa", via_rasa), ("flask", via_flask))
+        if minimal:
+            run_level(via_minimal, phones[:1])
+            paths += (("init", via_minimal),)
         offset = 2
         for level in args.levels:
             p95 = {}
-            for name, send in (("rasa", via_rasa), ("flask", via_flask)):
-                latencies, wall, errors = run_level(send, phones[offset:offset + level])
-                offset += level
+            for name, send in paths:
+                # Harbour's conversations need phones of their own; the minimal bot keeps no state of ours.
+                batch = phones[offset - level:offset] if name == "init" else phones[offset:offset + level]
+                offset += 0 if name == "init" else level
+                latencies, wall, errors = run_level(send, batch)
                 p95[name] = percentile(latencies, 0.95)
                 print(f"{level:>10} {name:>6} {statistics.median(latencies) * 1000:8.0f} {p95[name] * 1000:8.0f} "
                       f"{percentile(latencies, 0.99) * 1000:8.0f} {len(latencies) / wall:7.1f} {errors:>6}")
             print(f"{'':>10} flask p95 / rasa p95 = {p95['flask'] / p95['rasa']:.2f}")
+            if "init" in p95:
+                print(f"{'':>10} rasa p95 / minimal bot p95 = {p95['rasa'] / p95['init']:.2f}")
         print("\npeak memory (VmHWM):")
         for name, process in stack.processes.items():
             print(f"  {name:14} {peak_memory_mb(process.pid):7.0f} MB")
     finally:
         stack.stop()
+        if minimal:
+            minimal.terminate()
+            minimal.wait(timeout=30)
 
 
 if __name__ == "__main__":

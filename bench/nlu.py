@@ -72,9 +72,13 @@ def main() -> None:
     args = parser.parse_args()
     messages = independent()
     pairs = heldout()
-    parses = parse_all([m["text"] for m in messages] + [text for text, _ in pairs], args.model)
+    timings: list[float] = []
+    parses = parse_all([m["text"] for m in messages] + [text for text, _ in pairs], args.model, timings)
     report_independent(messages, [full_intent(parse) for parse in parses[: len(messages)]])
     predicted = [full_intent(parse) for parse in parses[len(messages):]]
+    timings.sort()
+    print(f"parse time per message: p50 {timings[len(timings) // 2]:.0f} ms, "
+          f"p95 {timings[int(len(timings) * 0.95)]:.0f} ms, max {timings[-1]:.0f} ms")
     print("\n== Older held-out files (written beside the training data) ==")
 
     totals, hits = Counter(), Counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -12,8 +13,11 @@ sys.path.insert(0, str(REPO_ROOT))
 from bot.stack import model_path  # noqa: E402
 
 
-def parse_all(texts: list[str], model: Path | None = None) -> list[dict]:
-    """Rasa's parse of each text by the model trained from the current data (or `model`)."""
+def parse_all(texts: list[str], model: Path | None = None, timings: list[float] | None = None) -> list[dict]:
+    """Rasa's parse of each text by the model trained from the current data (or `model`).
+
+    With `timings`, each parse's wall time in milliseconds is appended to it.
+    """
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
@@ -22,6 +26,13 @@ def parse_all(texts: list[str], model: Path | None = None) -> list[dict]:
 
     async def parse() -> list[dict]:
         agent = Agent.load(str(model or model_path()))
-        return [await agent.parse_message(text) for text in texts]
+        await agent.parse_message("warm up")  # loading the encoder is not a parse
+        parses = []
+        for text in texts:
+            started = time.perf_counter()
+            parses.append(await agent.parse_message(text))
+            if timings is not None:
+                timings.append((time.perf_counter() - started) * 1000)
+        return parses
 
     return asyncio.run(parse())

@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import threading
 import unicodedata
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -116,8 +117,11 @@ class SentenceEncoder:
     """all-MiniLM-L6-v2's forward pass in numpy; `encode` gives one unit vector per text."""
 
     HEADS = 12
+    RECENT = 256  # texts whose vectors are kept
 
     def __init__(self, folder: Path):
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
         from safetensors.numpy import load_file
 
         weights = folder / "model.safetensors"
@@ -149,13 +153,30 @@ class SentenceEncoder:
             ))
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Unit vectors, one row per text (texts of similar length are batched together)."""
-        token_ids = [self.tokenizer.ids(text) for text in texts]
+        """Unit vectors, one row per text (texts of similar length are batched together).
+
+        The last texts encoded are remembered: in the Rasa server the intent model and the
+        safety decision read the same message and its parts one after the other.
+        """
         vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        with self._recent_lock:
+            todo = []
+            for i, text in enumerate(texts):
+                if text in self._recent:
+                    vectors[i] = self._recent[text]
+                else:
+                    todo.append(i)
+        token_ids = {i: self.tokenizer.ids(texts[i]) for i in todo}
+        order = sorted(todo, key=lambda i: len(token_ids[i]))
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             vectors[batch] = self._forward([token_ids[i] for i in batch])
+        with self._recent_lock:
+            for i in todo:
+                self._recent[texts[i]] = vectors[i]
+                self._recent.move_to_end(texts[i])
+            while len(self._recent) > self.RECENT:
+                self._recent.popitem(last=False)
         return vectors
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
