@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     pin.add_argument("phone", help="the contact's number in E.164, e.g. +447700900123")
     code = commands.add_parser("issue-web-code", help="issue a new web access code, printed once")
     code.add_argument("phone", help="the contact's number in E.164")
+    commands.add_parser("chase-urgent", help="alert on-call again about urgent escalations nobody claimed (for cron)")
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -68,6 +69,12 @@ def main(argv: list[str] | None = None) -> None:
         with session_scope() as session:
             _contact(session, args.phone).web_code_digest = code_digest(value)
         print(f"New web access code (shown once): {value}")
+    elif args.command == "chase-urgent":
+        from webhook.outbound import chase_unclaimed_urgent
+        from webhook.spool import replay
+
+        replay()
+        print(f"Chased {chase_unclaimed_urgent()} unclaimed urgent escalation(s).")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class Review(Base):
     id = Column(Integer, primary_key=True)
     reference = Column(String(64), unique=True, nullable=False)
     child_alias = Column(String(100), nullable=False)
+    # The child's name as the family uses it (entered by staff); families are never told "Child M".
+    child_name = Column(String(100))
     decision_date = Column(Date, nullable=False)
     stage = Column(String(40), nullable=False, default="decided")
     extended_to = Column(Date)
@@ -111,6 +113,15 @@ class Conversation(Base):
     mode = Column(String(10), nullable=False, default="bot")  # "bot" or "staff"
     created_at = Column(DateTime, nullable=False, default=utcnow)
     last_inbound_at = Column(DateTime)
+    # A check-in ("are you safe right now?") awaiting its answer: the situation it asked about, and when.
+    check_in_category = Column(String(20))
+    check_in_at = Column(DateTime)
+    # What the assistant's last reply asked for: "pin" or "review_choice" (a lone "cancel" then cancels that).
+    form_waiting = Column(String(20))
+    # The last acknowledgement a family waiting for staff was sent (at most one every 15 minutes).
+    acknowledged_at = Column(DateTime)
+    # The word, exactly as sent, that opted this number out of SMS.
+    opt_out_word = Column(String(20))
 
     contact = relationship(Contact)
     review = relationship(Review)
@@ -131,6 +142,9 @@ class Message(Base):
     staff_user_id = Column(Integer, ForeignKey("staff_users.id"))
     # For a bot reply: the family message it answers, so a retried webhook gets the same reply.
     reply_to_id = Column(Integer, ForeignKey("messages.id"))
+    # For a family message the safety decision flagged: "crisis" or "check_in", and the situation.
+    safety_outcome = Column(String(10))
+    safety_category = Column(String(20))
 
     conversation = relationship(Conversation, back_populates="messages")
     staff_user = relationship("StaffUser")
@@ -151,6 +165,12 @@ class Escalation(Base):
     outcome = Column(Text)
     # The one reminder of the helplines a waiting family gets (human mode).
     reminder_sent_at = Column(DateTime)
+    # The situation whose lines the family needs (bot/signposting.py), for a crisis or a check-in.
+    category = Column(String(20))
+    # When it became urgent, and how often on-call staff were chased since because nobody claimed it.
+    urgent_at = Column(DateTime)
+    chase_count = Column(Integer, nullable=False, default=0)
+    last_chased_at = Column(DateTime)
 
     conversation = relationship(Conversation)
     claimed_by = relationship("StaffUser")
@@ -211,3 +231,4 @@ class OutboundMessage(Base):
     status = Column(String(20), nullable=False)
     twilio_sid = Column(String(64), unique=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+

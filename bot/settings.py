@@ -59,6 +59,21 @@ class Settings:
     oncall_numbers: tuple[str, ...] = ()
     # While staff have a conversation, one reminder of the helplines after this long without a staff reply.
     reminder_after_minutes: int = 10
+    # A family waiting for staff gets an acknowledgement of their message at most this often.
+    acknowledge_every_minutes: int = 15
+    # An urgent escalation nobody claims within this long alerts on-call again; after twice as long,
+    # the fallback numbers (ONCALL_FALLBACK_NUMBERS, else on-call again).
+    urgent_ack_minutes: int = 10
+    oncall_fallback_numbers: tuple[str, ...] = ()
+    # How often the web app looks for urgent escalations to chase (0: never; then cron runs chase-urgent).
+    chase_every_seconds: int = 60
+    # Twilio confirms an opt-out itself (its default STOP reply, or Advanced Opt-Out's); if not, Harbour does.
+    twilio_confirms_opt_out: bool = True
+    # The words Twilio itself treats as an opt-out (its defaults, unless Advanced Opt-Out changed them).
+    # While CANCEL is one of them, Twilio blocks the number on a lone "cancel", so Harbour cannot treat it
+    # as cancelling a form: remove CANCEL in Advanced Opt-Out, and from here, to let it.
+    twilio_opt_out_words: tuple[str, ...] = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                                             "OPTOUT")
     # Staff console sessions and sign-in protection.
     staff_idle_minutes: int = 30
     staff_session_hours: int = 12
@@ -66,11 +81,31 @@ class Settings:
     staff_lock_minutes: int = 5
     failures_per_address: int = 20  # failed sign-ins (staff or web code) from one address, within:
     failure_window_minutes: int = 15
+    # Rasa's SQL tracker store (endpoints.yml), where retention and erasure delete a family's events too.
+    tracker_store_url: str = ""
+    # Retention: a review's families' conversations go this long after its publication or closure, unlinked
+    # conversations (unknown numbers, visitors never signed in) after this many idle days, and audit entries
+    # (which hold no message text) after this many months. The web app runs it every so many hours (0: never;
+    # then cron runs `python -m bot retention`).
+    retention_months_after_close: int = 12
+    retention_days_unlinked: int = 90
+    audit_retention_months: int = 72
+    retention_every_hours: int = 24
 
     @property
     def twilio_configured(self) -> bool:
         """Real Twilio credentials: outbound messages go through Twilio, not the local outbox."""
         return bool(self.twilio_account_sid and os.environ.get("TWILIO_AUTH_TOKEN") and self.twilio_from_number)
+
+    @property
+    def confirms_opt_out_itself(self) -> bool:
+        """Whether Harbour answers STOP with its own confirmation (Twilio's would make it a second one)."""
+        return not (self.twilio_configured and self.twilio_confirms_opt_out)
+
+    @property
+    def cancel_can_end_a_form(self) -> bool:
+        """Whether a lone "cancel" may cancel a form instead of opting out: not while Twilio opts the number out on it."""
+        return not (self.twilio_configured and "CANCEL" in self.twilio_opt_out_words)
 
 
 def _instance_dir() -> Path:
@@ -129,11 +164,24 @@ def load_settings() -> Settings:
         rasa_timeout_seconds=float(os.environ.get("RASA_TIMEOUT_SECONDS", 8.0)),
         oncall_numbers=tuple(n.strip() for n in os.environ.get("ONCALL_NUMBERS", "").split(",") if n.strip()),
         reminder_after_minutes=_int_env("HARBOUR_REMINDER_AFTER_MINUTES", 10),
+        acknowledge_every_minutes=_int_env("HARBOUR_ACKNOWLEDGE_EVERY_MINUTES", 15),
+        urgent_ack_minutes=_int_env("HARBOUR_URGENT_ACK_MINUTES", 10),
+        oncall_fallback_numbers=tuple(
+            n.strip() for n in os.environ.get("ONCALL_FALLBACK_NUMBERS", "").split(",") if n.strip()),
+        chase_every_seconds=_int_env("HARBOUR_CHASE_EVERY_SECONDS", 60),
+        twilio_confirms_opt_out=os.environ.get("HARBOUR_TWILIO_CONFIRMS_OPT_OUT", "1") not in ("0", "false", "no"),
+        twilio_opt_out_words=tuple(w.strip().upper() for w in os.environ.get(
+            "HARBOUR_TWILIO_OPT_OUT_WORDS", "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT").split(",") if w.strip()),
         staff_idle_minutes=_int_env("HARBOUR_STAFF_IDLE_MINUTES", 30),
         staff_session_hours=_int_env("HARBOUR_STAFF_SESSION_HOURS", 12),
         verification_hours=_int_env("HARBOUR_VERIFICATION_HOURS", 24),
         pin_max_attempts=_int_env("HARBOUR_PIN_MAX_ATTEMPTS", 3),
         pin_lock_minutes=_int_env("HARBOUR_PIN_LOCK_MINUTES", 15),
+        tracker_store_url=os.environ.get("TRACKER_STORE_URL") or f"sqlite:///{instance_dir / 'rasa_tracker.db'}",
+        retention_months_after_close=_int_env("HARBOUR_RETENTION_MONTHS_AFTER_CLOSE", 12),
+        retention_days_unlinked=_int_env("HARBOUR_RETENTION_DAYS_UNLINKED", 90),
+        audit_retention_months=_int_env("HARBOUR_AUDIT_RETENTION_MONTHS", 72),
+        retention_every_hours=_int_env("HARBOUR_RETENTION_EVERY_HOURS", 24),
     )
 
 

@@ -26,6 +26,8 @@ os.environ.update(
     ACTION_SERVER_URL=f"http://127.0.0.1:{PORTS['actions']}/webhook",
     PORT=str(PORTS["web"]),
     PUBLIC_URL=f"http://127.0.0.1:{PORTS['web']}",
+    # The tests chase unclaimed crises themselves (bot.escalations), not on a background timer.
+    HARBOUR_CHASE_EVERY_SECONDS="0",
 )
 for name in ("DATABASE_URL", "TRACKER_STORE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_FROM_NUMBER",
              "SECRET_KEY", "ONCALL_NUMBERS"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from flask import Flask, jsonify
@@ -45,6 +46,13 @@ def create_app(twilio_http_client=None) -> Flask:
     def database_unavailable(error):
         logging.getLogger(__name__).error("Database error: %s", type(error).__name__)
         return jsonify(error="Harbour is having a problem right now. Please try again in a few minutes."), 503
+
+    from webhook.outbound import start_chaser
+
+    start_chaser(app)  # urgent escalations nobody claims are chased from here too (and by cron: chase-urgent)
+    from bot import safety
+
+    threading.Thread(target=safety.warm_up, name="safety-warm-up", daemon=True).start()
 
     @app.after_request
     def security_headers(response):

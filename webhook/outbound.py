@@ -1,4 +1,5 @@
-"""Everything Harbour sends that is not a direct reply: staff replies, review updates, on-call alerts.
+"""Everything Harbour sends that is not a direct reply: staff replies, review updates, on-call alerts,
+the notice that the assistant answers again, and the chasing of urgent escalations nobody claims.
 
 One transport: Twilio's REST client when credentials are set, otherwise the
 outbox table, which the staff console shows, so Harbour works without Twilio.
@@ -7,14 +8,21 @@ A web family member's message is delivered into their chat transcript.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from datetime import datetime
 
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
+from bot import escalations
+from bot.db import session_scope
 from bot.gsm import fit, to_gsm7
-from bot.models import Conversation, Message, OutboundMessage
+from bot.models import Conversation, Escalation, Message, OutboundMessage, utcnow
+from bot.replies import render
 from bot.settings import get_settings
 from webhook.inbound import mask_phone
 
@@ -59,23 +67,135 @@ def send_to_family(session: Session, conversation: Conversation, body: str, purp
     else:
         record.status = "delivered"  # the chat page shows it from the transcript
     session.add(record)
-    session.add(Message(conversation_id=conversation.id, direction="out", author="staff" if staff_user_id else "system",
+    # Sent to the family, so never a "system" note (those are for staff): on the web the family sees it.
+    session.add(Message(conversation_id=conversation.id, direction="out", author="staff" if staff_user_id else "bot",
                         text=record.body, staff_user_id=staff_user_id, twilio_sid=record.twilio_sid))
     session.flush()
     return record
 
 
-def alert_oncall(session: Session, conversation: Conversation) -> list[OutboundMessage]:
+def alert_oncall(session: Session, conversation: Conversation, numbers: tuple[str, ...] | None = None,
+                 body: str | None = None, purpose: str = "oncall_alert") -> list[OutboundMessage]:
     """Tells on-call staff an urgent conversation is waiting, and where; never what the family wrote."""
     settings = get_settings()
-    body = (f"Harbour: an urgent conversation is waiting for staff. "
-            f"Open {settings.public_url}/staff/conversations/{conversation.id}")
+    body = body or (f"Harbour: an urgent conversation is waiting for staff. "
+                    f"Open {settings.public_url}/staff/conversations/{conversation.id}")
     records = []
-    for number in settings.oncall_numbers:
-        record = OutboundMessage(channel="sms", to_address=number, body=body, purpose="oncall_alert",
+    for number in settings.oncall_numbers if numbers is None else numbers:
+        record = OutboundMessage(channel="sms", to_address=number, body=body, purpose=purpose,
                                  transport="outbox", status="outbox")
         _deliver_sms(record)
         session.add(record)
         records.append(record)
     session.flush()
     return records
+
+
+def alert_oncall_without_database() -> bool:
+    """A crisis arrived while the database is down: on-call staff are told through Twilio directly
+    (there is no outbox to keep the alert in). Returns whether any alert went out."""
+    settings = get_settings()
+    if not (settings.twilio_configured and settings.oncall_numbers):
+        logger.error("A crisis message arrived while the database is down, and on-call staff cannot be alerted "
+                     "without Twilio; they will be when the database returns.")
+        return False
+    body = (f"Harbour: an urgent message arrived while the database is down. Staff will see it in "
+            f"{settings.public_url}/staff when it is back. Please check now.")
+    sent = False
+    for number in settings.oncall_numbers:
+        record = OutboundMessage(channel="sms", to_address=number, body=body, purpose="oncall_alert",
+                                 transport="outbox", status="outbox")
+        _deliver_sms(record)
+        sent = sent or record.status != "failed"
+    return sent
+
+
+# The hand-over lifecycle's messages (the states are in bot/escalations.py).
+
+def tell_back_to_bot(session: Session, conversation: Conversation) -> OutboundMessage | None:
+    """Tells the family, on their channel, that the assistant answers again (nothing to an opted-out number)."""
+    try:
+        return send_to_family(session, conversation, render("back_to_bot", conversation.channel), "back_to_bot")
+    except OptedOut:
+        return None
+
+
+def resolve_and_tell(session: Session, conversation: Conversation, *, outcome: str, hand_back: bool,
+                     now: datetime | None = None) -> OutboundMessage | None:
+    """Staff resolve the open escalation, handing back to the assistant or keeping the conversation
+    (its next family message then reopens one). Returns the notice sent if the bot took over."""
+    if escalations.resolve(session, conversation, outcome=outcome, hand_back=hand_back, now=now):
+        return tell_back_to_bot(session, conversation)
+    return None
+
+
+def hand_back_and_tell(session: Session, conversation: Conversation) -> OutboundMessage | None:
+    """Staff hand the conversation back to the assistant; the family is told. None if it was not with staff."""
+    if escalations.hand_back(session, conversation):
+        return tell_back_to_bot(session, conversation)
+    return None
+
+
+# Chasing urgent escalations nobody claims.
+
+def chase_unclaimed_urgent(now: datetime | None = None) -> int:
+    """Alerts on-call staff again about each urgent escalation nobody claimed in time, then the
+    fallback numbers; each chase is taken with an atomic UPDATE, so several processes never repeat
+    one. Returns how many chases were made."""
+    now = now or utcnow()
+    settings = get_settings()
+    with session_scope() as session:
+        due = escalations.due_chases(session, now)
+    made = 0
+    for escalation_id, chases_seen in due:
+        with session_scope() as session:
+            if not escalations.take_chase(session, escalation_id, chases_seen, now):
+                continue  # another process took it
+            escalation = session.get(Escalation, escalation_id)
+            minutes = round((now - (escalation.urgent_at or escalation.created_at)).total_seconds() / 60)
+            link = f"{settings.public_url}/staff/conversations/{escalation.conversation_id}"
+            if chases_seen == 0:
+                numbers, purpose, who = settings.oncall_numbers, "oncall_chase", "on-call staff again"
+                body = f"Harbour: an urgent conversation has waited {minutes} minutes and nobody has claimed it. Open {link}"
+            else:
+                numbers = settings.oncall_fallback_numbers or settings.oncall_numbers
+                purpose = "oncall_fallback"
+                who = "the fallback numbers" if settings.oncall_fallback_numbers else "on-call staff (no fallback set)"
+                body = (f"Harbour: an urgent conversation has waited {minutes} minutes and on-call staff have not "
+                        f"claimed it. Please open {link}")
+            alert_oncall(session, escalation.conversation, numbers=numbers, body=body, purpose=purpose)
+            session.add(Message(conversation_id=escalation.conversation_id, direction="in", author="system",
+                                text=f"Nobody had claimed this urgent escalation after {minutes} minutes: "
+                                     f"alerted {who} ({len(numbers)} number(s))."))
+            made += 1
+            logger.warning("Urgent escalation %s unclaimed after %s minutes: alerted %s.", escalation_id, minutes, who)
+    return made
+
+
+_chaser_started = threading.Event()
+
+
+def start_chaser(app: Flask) -> None:
+    """Starts, once per process, the daemon thread that chases unclaimed urgent escalations and moves
+    messages kept during a database outage into the database (HARBOUR_CHASE_EVERY_SECONDS; 0: never)."""
+    if get_settings().chase_every_seconds <= 0 or _chaser_started.is_set():
+        return
+    _chaser_started.set()
+    threading.Thread(target=_chase_forever, args=(app,), name="harbour-chaser", daemon=True).start()
+
+
+def _chase_forever(app: Flask) -> None:
+    from webhook import spool
+
+    while True:
+        time.sleep(max(get_settings().chase_every_seconds, 1))
+        if get_settings().chase_every_seconds <= 0:
+            continue  # switched off for now (the settings are read afresh each round)
+        with app.app_context():
+            try:
+                spool.replay()
+                chase_unclaimed_urgent()
+            except SQLAlchemyError as error:  # the database is away: try again next time
+                logger.error("Chasing urgent escalations failed: %s", type(error).__name__)
+            except Exception:  # never let one bad round end the thread
+                logger.exception("Chasing urgent escalations failed.")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from functools import wraps
 
 from flask import Blueprint, Response, abort, request
@@ -11,23 +10,35 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot import safety
 from bot.db import session_scope
 from bot.gsm import fit, to_gsm7
 from bot.models import Message, OutboundMessage
 from bot.replies import render
 from bot.settings import get_settings
+from bot.signposting import helpline_values
 from bot.verification import get_conversation, is_phone
 from webhook import spool
-from webhook.inbound import Reply, handle_message, mask_phone, store_inbound, store_replies
+from webhook.inbound import (
+    Reply,
+    form_waiting,
+    handle_message,
+    keyword,
+    mask_phone,
+    readable_text,
+    store_inbound,
+    store_replies,
+)
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")
 
-# Carrier-standard keywords, matched on the whole message in any case.
+# Carrier-standard keywords (Twilio's defaults), matched on the whole message in any case.
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# While the assistant waits for a PIN or a choice, a lone "cancel" means the form, not the messages.
+CANCEL_FORM_WORDS = {"CANCEL"}
 
 
 def twilio_signed(view):
@@ -36,6 +47,9 @@ def twilio_signed(view):
     @wraps(view)
     def checked(*args, **kwargs):
         settings = get_settings()
+        if request.content_length and not request.form:
+            # Twilio sends UTF-8 form fields; a body that cannot be read as that is nobody's message.
+            abort(400, description="The request body must be form fields encoded in UTF-8.")
         url = settings.public_url + request.full_path.rstrip("?")
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature or not RequestValidator(settings.twilio_auth_token).validate(url, request.form, signature):
@@ -47,35 +61,40 @@ def twilio_signed(view):
 
 
 def twiml(replies: list[Reply]) -> Response:
-    """Every reply in one SMS, in the GSM-7 alphabet, within Twilio's 1,600 characters."""
+    """The replies as SMS, in the GSM-7 alphabet. Signposting, who has been told and a check-in are
+    messages of their own; other replies in a row share one, within Twilio's 1,600 characters."""
     response = MessagingResponse()
-    texts = [r.text for r in replies if r.text]
-    if texts:
+    messages: list[list[str]] = []
+    joinable = False
+    for reply in replies:
+        if not reply.text:
+            continue
+        if reply.own_message or not joinable:
+            messages.append([reply.text])
+        else:
+            messages[-1].append(reply.text)
+        joinable = not reply.own_message
+    for texts in messages:
         response.message(fit(to_gsm7("\n\n".join(texts)), get_settings().sms_reply_max_chars))
     return Response(str(response), mimetype="application/xml")
 
 
-def _keyword(text: str) -> str:
-    return re.sub(r"[^A-Za-z]", "", text).upper() if len(text) <= 20 else ""
-
-
-def _set_opt_out(sender: str, opted_out: bool) -> None:
-    """Records the number's choice, and a note of it for staff."""
+def _set_opt_out(sender: str, word: str | None) -> None:
+    """Records the number's choice, and for staff the exact word that made it (None: opted back in)."""
     with session_scope() as session:
         conversation = get_conversation(session, sender)
-        conversation.opted_out = opted_out
-        note = "Opted out of SMS (STOP)." if opted_out else "Opted back in to SMS."
+        conversation.opted_out = word is not None
+        conversation.opt_out_word = word
+        note = f'Opted out of SMS: they sent "{word}".' if word is not None else "Opted back in to SMS."
         session.add(Message(conversation_id=conversation.id, direction="in", author="system", text=note))
 
 
-def _local_reply(sender: str, text: str, sid: str | None, reply_key: str) -> Response:
-    """Stores the message and answers from the Flask layer, without a bot turn (none to an opted-out number)."""
-    inbound_id, earlier = store_inbound(sender, text, sid)
+def _local_reply(sender: str, text: str, sid: str | None, reply: str | None) -> Response:
+    """Stores the message and answers from the Flask layer, without a bot turn (`reply` None: no answer)."""
+    inbound_id, earlier = store_inbound(sender, text, sid, safety.SafetyDecision())
     if inbound_id is None:
         return twiml(earlier or [])
-    with session_scope() as session:
-        opted_out = get_conversation(session, sender).opted_out
-    replies = [] if opted_out else [Reply(render(reply_key, "sms"))]
+    replies = [Reply(reply)] if reply else []
     store_replies(sender, inbound_id, replies)
     return twiml(replies)
 
@@ -95,33 +114,38 @@ def inbound():
     if not is_phone(sender):
         abort(400, description="'From' must be a phone number in E.164 form.")
     sid = form.get("MessageSid") or form.get("SmsSid") or None
-    text = _CONTROL_CHARS.sub("", form.get("Body", "")).strip()
+    text = readable_text(form.get("Body", ""))
     logger.info("SMS from %s.", mask_phone(sender))
     try:
         spool.replay()
         return _answer(form, sender, text, sid)
     except SQLAlchemyError:
-        spool.keep("sms", sender, text, sid)
-        return twiml([Reply(render("holding_reply", "sms"))])
+        # The database is away: the message is kept on disk, checked, and a crisis still answered.
+        return twiml(spool.keep("sms", sender, text, sid))
 
 
 def _answer(form, sender: str, text: str, sid: str | None) -> Response:
-    keyword = _keyword(text)
-    if keyword in STOP_WORDS:
-        _set_opt_out(sender, True)
-        return twiml([])  # Twilio confirms the opt-out itself; nothing more is sent
+    decision = safety.decide(text)
+    word = keyword(text) if not decision else ""  # a message the safety decision flags is never a keyword
     with session_scope() as session:
-        opted_out = get_conversation(session, sender).opted_out
-    if opted_out and keyword in START_WORDS:
-        _set_opt_out(sender, False)
-        return _local_reply(sender, text, sid, "sms_resubscribed")
-    if keyword in HELP_WORDS and not opted_out:
-        return _local_reply(sender, text, sid, "sms_help")
+        conversation = get_conversation(session, sender)
+        opted_out, awaiting_check_in = conversation.opted_out, conversation.check_in_at is not None
+    if word in CANCEL_FORM_WORDS and not opted_out and get_settings().cancel_can_end_a_form and form_waiting(sender):
+        return twiml(handle_message("sms", sender, text, sid, intent="deny", decision=decision).replies)
+    if word in STOP_WORDS:
+        _set_opt_out(sender, text.strip()[:20])
+        confirmation = render("sms_opted_out", "sms", **helpline_values()) if get_settings().confirms_opt_out_itself else None
+        return _local_reply(sender, text, sid, confirmation)
+    if opted_out and word in START_WORDS:
+        _set_opt_out(sender, None)
+        return _local_reply(sender, text, sid, render("sms_resubscribed", "sms"))
+    if word in HELP_WORDS and not opted_out and not awaiting_check_in:  # "help" answering a check-in is a cry for it
+        return _local_reply(sender, text, sid, render("sms_help", "sms", **helpline_values()))
     if not text:
         stored_as, reply_key = _media_or_empty(form)
-        return _local_reply(sender, stored_as, sid, reply_key)
-    # Opted-out numbers and over-long messages still pass through: their words are kept and the safety check runs.
-    return twiml(handle_message("sms", sender, text, sid).replies)
+        return _local_reply(sender, stored_as, sid, None if opted_out else render(reply_key, "sms"))
+    # Opted-out numbers and over-long messages still pass through: their words are kept and the safety decision runs.
+    return twiml(handle_message("sms", sender, text, sid, decision=decision).replies)
 
 
 @bp.post("/status")

@@ -1,17 +1,23 @@
-"""Faults: Rasa or the action server dying mid-conversation, the database away, a burst of messages at once."""
+"""Faults: Rasa or the action server dying mid-conversation, the database away, a burst of messages at once.
+
+The classifier-only crisis below uses a TEST SEAM: `bot.safety.decide` monkeypatched in this process,
+where the Flask app under test runs (in-process test client, the stack's real Rasa and action server)."""
 import concurrent.futures
-import os
+import xml.etree.ElementTree as ElementTree
 
 import pytest
-import requests
 from sqlalchemy import select
 
+from bot import safety
 from bot.db import session_scope
-from bot.models import Escalation, Message
+from bot.models import Escalation, OutboundMessage
 from bot.replies import render
 from bot.settings import get_settings
+from bot.signposting import check_in, signposting
 from bot.verification import get_conversation
 from tests.conftest import forget_conversation
+from tests.webhook.conftest import signed_post, twilio_form
+from webhook import create_app
 from webhook.simulate import post_sms, reply_text
 
 SAM = "+447700900123"
@@ -65,6 +71,38 @@ def test_action_server_down_gives_a_kind_reply_and_an_escalation(stack, web_url,
     assert reply == render("holding_reply", "sms")
     assert "Traceback" not in reply and "Error" not in reply
     assert "assistant_unavailable" in open_reasons(sam)
+
+
+def twiml_messages(response) -> list[str]:
+    assert response.status_code == 200, response.data
+    return [node.text or "" for node in ElementTree.fromstring(response.data).iter("Message")]
+
+
+def test_with_the_action_server_down_the_safety_decision_still_answers(stack, monkeypatch, with_settings, new_sender):
+    crisis = "i have made my choice about sunday and i am at peace with it"
+    worrying = "who is my key worker, i keep thinking about the pills"
+    seams = {crisis: safety.SafetyDecision(safety.CRISIS, safety.CRISIS_SELF, frozenset({"classifier"})),
+             worrying: safety.SafetyDecision(safety.CHECK_IN, safety.CRISIS_SELF, frozenset({"classifier"}))}
+    real = safety.decide
+    monkeypatch.setattr(safety, "decide", lambda text: seams.get(text) or real(text))
+    with_settings(ONCALL_NUMBERS="+447700900001")
+    client = create_app().test_client()
+    stack.kill("action server")
+    try:
+        checked_in = twiml_messages(signed_post(client, "/sms", twilio_form(new_sender, worrying)))
+        in_crisis = twiml_messages(signed_post(client, "/sms", twilio_form(new_sender, crisis)))
+    finally:
+        stack.revive("action server")
+    # The look-up needs the action server: the check-in, then the holding reply instead of the answer.
+    assert checked_in == [check_in(safety.CRISIS_SELF, "sms"), render("holding_reply", "sms")]
+    assert in_crisis[:-1] == signposting(safety.CRISIS_SELF).for_channel("sms")
+    with session_scope() as session:
+        conversation = get_conversation(session, new_sender)
+        rows = session.scalars(select(Escalation).where(Escalation.conversation_id == conversation.id)).all()
+        assert [(e.reason, e.priority) for e in rows] == [("crisis_self", "urgent")]  # raised from high
+        assert session.scalars(select(OutboundMessage).where(
+            OutboundMessage.purpose == "oncall_alert",
+            OutboundMessage.body.contains(f"/conversations/{conversation.id}"))).all()
 
 
 def test_the_database_away_loses_nothing(with_settings, new_sender, tmp_path):

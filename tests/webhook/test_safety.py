@@ -1,15 +1,23 @@
-"""The safety net through the real Flask app and Rasa: every crisis message gets help and an urgent
-escalation; grief, anger and questions do not raise an alarm; human mode keeps the bot quiet."""
+"""The safety net through the real Flask app and Rasa: every crisis message gets the lines for its
+situation and an urgent escalation; grief, anger and questions do not raise an alarm; a check-in does
+not silence the assistant; human mode keeps the bot quiet but acknowledges the family.
+
+The check-in tests use a TEST SEAM: `bot.safety.decide` monkeypatched in this process (the Flask app
+under test runs in-process) to return a check-in for one message; everything after it is real."""
+import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta
 
 import pytest
 import yaml
 from sqlalchemy import select
 
+from bot import safety
 from bot.db import session_scope
-from bot.escalations import hand_back
+from bot.escalations import CRISIS_REASONS, hand_back, when_staff_will_reply
 from bot.models import Escalation, OutboundMessage
+from bot.replies import render
 from bot.settings import REPO_ROOT, get_settings
+from bot.signposting import check_in, signposting
 from bot.verification import get_conversation
 from tests.webhook.conftest import reply_of, signed_post, twilio_form
 
@@ -30,21 +38,26 @@ def escalations(sender):
 
 
 @pytest.mark.parametrize("kind, message", [(k, m) for k in ("crisis_self", "child_at_risk") for m in CRISIS[k]])
-def test_every_crisis_message_gets_signposting_and_an_urgent_escalation(text_harbour, new_sender, kind, message):
+def test_every_crisis_message_gets_the_lines_for_its_situation_and_an_urgent_escalation(text_harbour, new_sender,
+                                                                                       kind, message):
     reply = text_harbour(new_sender, message)
-    assert f"call {helplines()['emergency']['number']}" in reply
-    assert helplines()["samaritans"]["number"] in reply
-    if kind == "child_at_risk":
-        assert helplines()["nspcc"]["number"] in reply or "crisis_self" in [r for r, _, _ in escalations(new_sender)[0]]
     rows, mode = escalations(new_sender)
     assert [priority for _, priority, _ in rows] == ["urgent"]
+    [(reason, _, _)] = rows
+    assert reason in CRISIS_REASONS
+    if kind == "child_at_risk":
+        assert reason != "crisis_self"  # a child at risk gets the child lines, and staff see it is about a child
+    assert f"call {helplines()['emergency']['number']}" in reply
+    assert signposting(reason).for_channel("sms")[0].split(". ")[1] in reply
     assert mode == "staff"
 
 
 @pytest.mark.parametrize("message", GRIEF)
 def test_grief_anger_and_questions_raise_no_alarm(text_harbour, new_sender, message):
+    # No crisis answer and no urgent escalation. (How often such messages get a check-in is a rate,
+    # measured against its target by bench/safety.py.)
     reply = text_harbour(new_sender, message)
-    assert f"call {helplines()['emergency']['number']}" not in reply
+    assert render("handoff_told", "sms", when="X").split("X")[0] not in reply
     assert "urgent" not in [priority for _, priority, _ in escalations(new_sender)[0]]
 
 
@@ -81,7 +94,7 @@ def test_outside_office_hours_the_reply_says_when_a_person_will_see_it(monkeypat
     saturday_night = datetime(2026, 11, 28, 22, 30)
     monkeypatch.setattr("webhook.inbound.local_now", lambda: saturday_night)
     reply = text_harbour(new_sender, "i want to end it all tonight")
-    assert reply.index(f"call {helplines()['emergency']['number']}") < reply.index("from 9am on Monday 30 November 2026")
+    assert reply.index(f"call {helplines()['emergency']['number']}") < reply.index(when_staff_will_reply(saturday_night))
 
 
 def test_human_mode_keeps_the_bot_quiet_until_staff_hand_back(text_harbour, new_sender):
@@ -90,7 +103,9 @@ def test_human_mode_keeps_the_bot_quiet_until_staff_hand_back(text_harbour, new_
     rows, mode = escalations(new_sender)
     assert rows == [("request_human", "normal", "open")] and mode == "staff"
 
-    assert text_harbour(new_sender, "what is a review") == ""  # quiet, but kept for staff
+    # The bot does not answer, but says who will reply and when; the message is kept for staff.
+    acknowledgement = text_harbour(new_sender, "what is a review")
+    assert acknowledgement.startswith("Thank you. A person at the") and "six months" not in acknowledgement
     with session_scope() as session:
         texts = [m.text for m in get_conversation(session, new_sender).messages if m.author == "family"]
     assert texts[-1] == "what is a review"
@@ -114,7 +129,8 @@ def waited(sender, how_long):
 
 def test_one_reminder_after_a_silence_from_staff(text_harbour, new_sender):
     text_harbour(new_sender, "i want to speak to someone")
-    assert text_harbour(new_sender, "hello?") == ""
+    assert text_harbour(new_sender, "ok thank you").startswith("Thank you. A person at the")
+    assert text_harbour(new_sender, "hello?") == ""  # one acknowledgement every 15 minutes
     minutes = get_settings().reminder_after_minutes
     waited(new_sender, timedelta(minutes=minutes + 1))
     reminder = text_harbour(new_sender, "is anyone there")
@@ -139,3 +155,30 @@ def test_a_complaint_or_a_wish_for_a_person_is_a_normal_escalation(text_harbour,
     reply = text_harbour(new_sender, message)
     assert reply
     assert escalations(new_sender)[0] == [(reason, "normal", "open")]
+
+
+def sms_messages(client, sender, body) -> list[str]:
+    response = signed_post(client, "/sms", twilio_form(sender, body))
+    assert response.status_code == 200
+    return [node.text or "" for node in ElementTree.fromstring(response.data).iter("Message")]
+
+
+def test_a_check_in_comes_first_and_the_assistant_still_answers(client, monkeypatch, new_sender):
+    question = "how long does a review usually take"
+    real = safety.decide
+    monkeypatch.setattr(safety, "decide", lambda text: safety.SafetyDecision(safety.CHECK_IN, safety.CRISIS_SELF,
+                                                                             frozenset({"classifier"}))
+                        if text == question else real(text))
+    messages = sms_messages(client, new_sender, question)
+    assert messages[0] == check_in(safety.CRISIS_SELF, "sms")
+    assert "six months" in " ".join(messages[1:])  # the assistant answered the question as well
+    rows, mode = escalations(new_sender)
+    assert rows == [("check_in", "high", "open")] and mode == "bot"
+    assert "six months" in " ".join(sms_messages(client, new_sender, "and how long do they usually take"))
+    assert escalations(new_sender)[0] == [("check_in", "high", "open")]
+
+
+def test_a_lone_person_reaches_a_person(text_harbour, new_sender):
+    reply = text_harbour(new_sender, "Person")
+    assert reply.startswith(render("handoff_request_human", "sms", when="X").split("X")[0])
+    assert escalations(new_sender) == ([("request_human", "normal", "open")], "staff")

@@ -6,9 +6,10 @@ from sqlalchemy import select
 
 from bot.db import session_scope
 from bot.gsm import is_gsm7
-from bot.models import Escalation, Message
+from bot.models import Escalation
 from bot.replies import render
 from bot.settings import get_settings
+from bot.signposting import helpline_values
 from bot.verification import get_conversation
 from tests.conftest import forget_conversation
 from tests.webhook.conftest import reply_of, signed_post, twilio_form
@@ -67,9 +68,11 @@ def test_a_retried_message_sid_gets_the_same_reply_and_no_second_turn(client, ne
 
 @pytest.mark.parametrize("word", ["STOP", "stop", "StopAll", "UNSUBSCRIBE", "cancel", "END", "quit", "REVOKE", "OPTOUT", "Stop."])
 def test_stop_words_opt_the_number_out(text_harbour, new_sender, word):
-    assert text_harbour(new_sender, word) == ""
+    # Without Twilio (as here) Harbour confirms in plain words; with it, Twilio's own reply does.
+    assert text_harbour(new_sender, word) == render("sms_opted_out", "sms", **helpline_values())
     with session_scope() as session:
-        assert get_conversation(session, new_sender).opted_out
+        conversation = get_conversation(session, new_sender)
+        assert conversation.opted_out and conversation.opt_out_word == word
     # Nothing more is sent, but the family's words are kept for staff.
     assert text_harbour(new_sender, "what is a review") == ""
     assert "what is a review" in stored(new_sender)
@@ -89,10 +92,26 @@ def test_yes_is_an_ordinary_answer_when_not_opted_out(text_harbour, new_sender):
 
 
 @pytest.mark.parametrize("word", ["HELP", "info", "Help!"])
-def test_help_gives_the_partnerships_contact(text_harbour, new_sender, word):
+def test_help_gives_the_helplines_the_partnerships_contact_and_how_to_reach_a_person(text_harbour, new_sender, word):
     reply = text_harbour(new_sender, word)
     partnership = get_settings().partnership
     assert partnership.email in reply and partnership.website in reply
+    assert partnership.helplines["samaritans"]["number"] in reply and "reply person" in reply
+
+
+def test_a_lone_cancel_while_the_pin_is_awaited_cancels_the_form_not_the_messages(text_harbour):
+    sam = "+447700900123"
+    forget_conversation(sam)
+    try:
+        assert text_harbour(sam, "where is our review up to") == render("pin_prompt")
+        reply = text_harbour(sam, "cancel")
+        assert reply != render("sms_opted_out", "sms", **helpline_values())
+        assert "PIN" not in reply  # the form has stopped asking
+        with session_scope() as session:
+            assert not get_conversation(session, sam).opted_out
+        assert "six months" in text_harbour(sam, "how long does a review take")
+    finally:
+        forget_conversation(sam)
 
 
 @pytest.mark.parametrize("body, fields, key", [

@@ -1,0 +1,86 @@
+"""The one safety decision: crisis, check-in or none, with the lines the family needs, from either layer."""
+import logging
+
+import pytest
+
+from bot import safety_keywords, safety_model
+from bot.safety import CHECK_IN, CHILD_AT_RISK, CHILD_SELF_HARM, CRISIS, CRISIS_SELF, NONE, check, decide
+
+
+@pytest.mark.parametrize("text, category", [
+    ("i want to kill myself", CRISIS_SELF),
+    ("I'm going to end my life tonight", CRISIS_SELF),
+    ("he is hitting my son right now", CHILD_AT_RISK),
+    ("my son is suicidal", CHILD_SELF_HARM),
+])
+def test_a_crisis_now_is_a_crisis_with_the_lines_for_its_situation(text, category):
+    decision = decide(text)
+    assert (decision.outcome, decision.category) == (CRISIS, category)
+    assert "keywords" in decision.layers
+
+
+@pytest.mark.parametrize("text", [
+    "my son died in march",
+    "the inquest said she took her own life last year",
+    "this wait is killing me",
+    "my phone is about to die",
+    "how long does a review take",
+])
+def test_grief_idioms_and_questions_are_not_a_risk(text):
+    assert decide(text).outcome == NONE
+
+
+def test_a_negated_mention_is_not_a_crisis():
+    assert decide("im not suicidal, just tired of waiting").outcome != CRISIS
+
+
+def test_a_negated_mention_with_distress_is_a_check_in():
+    decision = decide("im not suicidal but i cant cope any more and im so alone")
+    assert decision.outcome in (CHECK_IN, CRISIS)  # distress this strong may be a crisis to the classifier
+
+
+def test_self_harm_that_is_over_is_not_a_crisis():
+    assert decide("i self harmed years ago but im fine now").outcome != CRISIS
+
+
+def test_another_adult_at_risk_is_a_check_in_not_silence():
+    decision = decide("my husband says hes suicidal")
+    assert decision.outcome in (CHECK_IN, CRISIS)
+
+
+def test_a_crisis_the_keywords_cannot_see_is_caught_by_the_classifier():
+    text = "i have given my things away and said goodbye to everyone, tonight i go to be with my boy"
+    decision = decide(text)
+    assert decision.outcome in (CRISIS, CHECK_IN)
+    assert "classifier" in decision.layers or "keywords" in decision.layers
+
+
+@pytest.mark.parametrize("disguised", ["i want to k\u00edll myself", "i want to k1ll mys3lf", "i want to ki\u200bll myself",
+                                       "i want to k\u0456ll myself", "i want to \uff4b\uff49\uff4c\uff4c myself"])
+def test_unicode_disguises_are_seen(disguised):
+    assert decide(disguised).outcome == CRISIS
+
+
+def test_the_nlu_contract_names_two_crisis_intents():
+    assert check("my son is suicidal") == CHILD_AT_RISK
+    assert check("i want to kill myself") == CRISIS_SELF
+    assert check("how long does a review take") is None
+
+
+def test_when_the_classifier_cannot_run_the_keywords_still_decide_and_it_is_logged(monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("weights missing")
+
+    monkeypatch.setattr(safety_model, "_classifier", broken)
+    with caplog.at_level(logging.ERROR, logger="bot.safety_model"):
+        decision = decide("i want to kill myself")
+    assert (decision.outcome, decision.layers) == (CRISIS, frozenset({"keywords"}))
+    assert "keyword layer decides alone" in caplog.text
+    assert decide("how long does a review take").outcome == NONE
+
+
+def test_findings_keep_the_clause_they_came_from():
+    found = safety_keywords.findings("I self harmed years ago. But today I want to kill myself.")
+    statuses = {f.status for f in found}
+    assert safety_keywords.NOW in statuses
+    assert decide("I self harmed years ago. But today I want to kill myself.").outcome == CRISIS
