@@ -2,28 +2,40 @@
 
 A visitor's conversation id lives in the signed session cookie, so the chat
 survives a reload; staff replies reach the page through polling /chat/messages.
+Signing out, or leaving the site quickly, drops that id: the device keeps nothing.
 """
 from __future__ import annotations
 
+import re
 import secrets
+from functools import lru_cache
 
+import yaml
 from flask import Blueprint, abort, jsonify, render_template, request, session
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import session_scope
-from bot.models import Message
+from bot.escalations import BOT, escalate, handover_state, when_staff_will_reply
+from bot.models import Conversation, Message, utcnow
+from bot.office_hours import local_now
 from bot.replies import render
-from bot.settings import get_settings
+from bot.settings import REPO_ROOT, get_settings
 from bot.verification import Identity, PinOutcome, get_conversation, identity, sign_in_with_code
 from webhook import spool
-from webhook.inbound import handle_message
+from webhook.inbound import handle_if_unsafe, handle_message
 from webhook.throttle import record_failure, too_many_failures
 
 bp = Blueprint("chat", __name__)
 # System notes and private notes are for staff; the family sees its own words, the bot's and staff's.
 VISIBLE_AUTHORS = ("family", "bot", "staff")
 MAX_CODE_CHARS = 40
+GREETING_FILE = REPO_ROOT / "bot" / "domain" / "smalltalk.yml"
+# Where "Leave this site quickly" goes: a busy, ordinary page that says nothing about why someone was here.
+QUICK_EXIT_URL = "https://www.bbc.co.uk/weather"
+
+# A UK number written out in a reply ("01632 960222", "+44 1632 960222", "0808 800 5000").
+_UK_NUMBER = re.compile(r"(?<![\w+])(?:\+44 ?|0)\d{2,5}(?:[ -]?\d{3,4}){1,2}(?![\w])")
 
 
 def _sender_id(create: bool = True) -> str | None:
@@ -33,8 +45,71 @@ def _sender_id(create: bool = True) -> str | None:
     return session.get("chat_id")
 
 
+@lru_cache(maxsize=1)
+def greeting() -> dict:
+    """Rasa's own web greeting (utter_greet), shown on the first visit before anything is sent."""
+    variants = yaml.safe_load(GREETING_FILE.read_text())["responses"]["utter_greet"]
+    web = next(v for v in variants if v.get("channel") == "web")
+    slots = get_settings().partnership.as_slots()
+    return {"text": web["text"].format(**slots),
+            "buttons": [{"title": b["title"], "payload": b["payload"]} for b in web.get("buttons", [])]}
+
+
+@lru_cache(maxsize=1)
+def _known_numbers() -> list[tuple[re.Pattern, str]]:
+    """The helplines in bot/partnership.yml as (pattern, link): a call for each, a text for Shout."""
+    known = []
+    for line in get_settings().partnership.helplines.values():
+        numbers = [value for field, value in line.items() if field == "number" or field.endswith("_number")]
+        for number in numbers:
+            digits = re.sub(r"\D", "", str(number))
+            pattern = re.compile(r"(?<![\w+])" + r"[ -]?".join(digits) + r"(?![\w])")
+            keyword = line.get("keyword")  # a text line (Shout): the link opens a text with the keyword in it
+            known.append((pattern, f"sms:{digits}?&body={keyword}" if keyword else f"tel:{digits}"))
+    return known
+
+
+def linked_parts(text: str) -> list[dict]:
+    """`text` in pieces, each phone number with a tel: (or, for Shout, sms:) link.
+
+    The page puts each piece in as text, never as HTML, so nothing in a reply can become markup.
+    """
+    found = []
+    for pattern, href in _known_numbers():
+        found += [(m.start(), m.end(), href) for m in pattern.finditer(text)]
+    for match in _UK_NUMBER.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        national = digits[2:] if match.group().startswith("+") else digits[1:]
+        if len(national) in (9, 10):
+            found.append((match.start(), match.end(), "tel:" + ("+" if match.group().startswith("+") else "") + digits))
+    parts, position = [], 0
+    for start, end, href in sorted(found):
+        if start < position:
+            continue  # overlaps a number already linked
+        if start > position:
+            parts.append({"text": text[position:start]})
+        parts.append({"text": text[start:end], "href": href})
+        position = end
+    if position < len(text):
+        parts.append({"text": text[position:]})
+    return parts
+
+
 def _message_json(message: Message) -> dict:
-    return {"id": message.id, "author": message.author, "text": message.text}
+    data = {"id": message.id, "author": message.author, "text": message.text}
+    if message.author != "family":  # the family's own words are shown exactly as written
+        data["parts"] = linked_parts(message.text)
+    if message.author == "bot" and message.text == render("not_verified", "web"):
+        data["sign_in"] = True  # the page offers a Sign in button right there
+    return data
+
+
+def _handover(db, conversation: Conversation) -> dict | None:
+    """Whether the family is waiting for a person (WAITING), or a person has their conversation (WITH_STAFF)."""
+    state = handover_state(db, conversation)
+    if state == BOT:
+        return None
+    return {"state": state, "when": when_staff_will_reply(local_now())}
 
 
 def _json_body() -> dict:
@@ -51,7 +126,8 @@ def bad_request(error):
 
 @bp.get("/")
 def page():
-    return render_template("chat.html", partnership=get_settings().partnership)
+    return render_template("chat.html", partnership=get_settings().partnership, greeting=greeting(),
+                           greeting_parts=linked_parts(greeting()["text"]), quick_exit_url=QUICK_EXIT_URL)
 
 
 @bp.get("/chat/messages")
@@ -62,7 +138,7 @@ def messages():
     if not after.isdigit() or len(after) > 18:  # beyond that it is no message number, and overflows SQL
         abort(400, description="'after' must be a message number.")
     if sender_id is None:
-        return jsonify(messages=[], last_id=int(after), signed_in=False)
+        return jsonify(messages=[], last_id=int(after), signed_in=False, handover=None)
     with session_scope() as db:
         conversation = get_conversation(db, sender_id)
         rows = db.scalars(
@@ -72,7 +148,8 @@ def messages():
             .order_by(Message.id)
         ).all()
         return jsonify(messages=[_message_json(m) for m in rows], last_id=rows[-1].id if rows else int(after),
-                       signed_in=identity(db, conversation) is Identity.VERIFIED)
+                       signed_in=identity(db, conversation) is Identity.VERIFIED,
+                       handover=_handover(db, conversation))
 
 
 @bp.post("/chat/messages")
@@ -80,21 +157,25 @@ def send():
     text = _json_body().get("text")
     if not isinstance(text, str) or not text.strip():
         abort(400, description=render("message_empty", "web"))
-    text = text.strip()
-    if len(text) > get_settings().inbound_max_chars:
-        abort(400, description=f"Please keep messages under {get_settings().inbound_max_chars} characters.")
+    # An over-long message is still kept and checked for safety (MAX_CONTENT_LENGTH bounds the body).
     try:
         spool.replay()
-        turn = handle_message("web", _sender_id(), text)
+        turn = handle_message("web", _sender_id(), text.strip())
+        replies = turn.replies
     except SQLAlchemyError:
-        spool.keep("web", _sender_id(), text, None)
-        return jsonify(replies=[{"text": render("holding_reply", "web"), "buttons": []}])
-    return jsonify(replies=[{"text": r.text, "buttons": r.buttons} for r in turn.replies])
+        replies = spool.keep("web", _sender_id(), text.strip(), None)
+    return jsonify(replies=[{"text": r.text, "buttons": r.buttons} for r in replies])
 
 
 @bp.post("/chat/signin")
 def sign_in():
+    """Signs the visitor in with their access code. A wrong code is answered at the field, not in the chat."""
     code = _json_body().get("code")
+    if isinstance(code, str) and code.strip():
+        # Whatever is typed into the code box passes the safety decision too, throttled or not.
+        turn = handle_if_unsafe("web", _sender_id(), code)
+        if turn is not None:
+            return jsonify(signed_in=False, replies=[{"text": r.text, "buttons": r.buttons} for r in turn.replies])
     if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE_CHARS:
         abort(400, description="Please type the access code you were given.")
     settings = get_settings()
@@ -102,14 +183,46 @@ def sign_in():
         if too_many_failures(db, "web_sign_in_failed"):
             return jsonify(error=render("sign_in_locked", "web", minutes=settings.failure_window_minutes)), 429
         conversation = get_conversation(db, _sender_id())
-        result = sign_in_with_code(db, conversation, code)
-        if result.outcome is not PinOutcome.VERIFIED:
-            record_failure(db, "web_sign_in_failed", target=f"conversation {conversation.id}")
+        was_locked = bool(conversation.locked_until and conversation.locked_until > utcnow())
+        result = sign_in_with_code(db, conversation, code.strip())
         if result.outcome is PinOutcome.VERIFIED:
             text = render("signed_in", "web", name=conversation.contact.name.split()[0])
-        elif result.outcome is PinOutcome.WRONG:
+            db.add(Message(conversation_id=conversation.id, direction="out", author="bot", text=text))
+            return jsonify(signed_in=True, text=text)
+        record_failure(db, "web_sign_in_failed", target=f"conversation {conversation.id}")
+        if result.outcome is PinOutcome.WRONG:
             text = render("sign_in_wrong", "web", tries_left=result.tries_left)
+            db.add(Message(conversation_id=conversation.id, direction="in", author="system",
+                           text=f"Wrong web access code ({result.tries_left} tries left)."))
         else:
             text = render("sign_in_locked", "web", minutes=settings.pin_lock_minutes)
-        db.add(Message(conversation_id=conversation.id, direction="out", author="bot", text=text))
-    return jsonify(signed_in=result.outcome is PinOutcome.VERIFIED, text=text)
+            if not was_locked:  # staff hear of a lock-out once, as for wrong PINs by SMS
+                escalate(db, conversation, "verification_locked")
+    return jsonify(signed_in=False, error=text)
+
+
+def _forget_conversation(note: str) -> None:
+    """Ends verification and drops the conversation from this browser; staff keep the transcript."""
+    sender_id = session.pop("chat_id", None)
+    if sender_id is None:
+        return
+    with session_scope() as db:
+        conversation = db.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
+        if conversation is None:
+            return
+        conversation.verified_until = None
+        conversation.review_id = None
+        db.add(Message(conversation_id=conversation.id, direction="in", author="system", text=note))
+
+
+@bp.post("/chat/signout")
+def sign_out():
+    _forget_conversation("The family signed out of the website chat. Replies here will not reach them.")
+    return jsonify(signed_in=False)
+
+
+@bp.post("/chat/leave")
+def leave_quickly():
+    """What "Leave this site quickly" (or Escape twice) sends on its way out."""
+    _forget_conversation("The family used 'Leave this site quickly'. Replies here will not reach them.")
+    return jsonify(left=True)

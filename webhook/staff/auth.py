@@ -40,6 +40,17 @@ def audit(db, action: str, target: str | None = None, by: StaffUser | None = Non
                       staff_user_id=who.id if who else None))
 
 
+def acted_on(target: str) -> None:
+    """An action on `target` was just audited: the page the action returns to is not audited again as a view."""
+    session["acted_on"] = target
+
+
+def audit_view(db, action: str, target: str) -> None:
+    """Audits a view of `target`, unless it is the page an audited action returned to just now."""
+    if session.pop("acted_on", None) != target:
+        audit(db, action, target=target)
+
+
 @bp.before_request
 def load_staff():
     """Finds the signed-in staff member, ending sessions that were idle or lived too long."""

@@ -1,22 +1,32 @@
-"""The escalation queue, a conversation with its transcript and actions, and the outbox."""
+"""The escalation queue, every conversation (searchable), one conversation with its actions, and the outbox."""
 from __future__ import annotations
 
-from flask import abort, flash, g, jsonify, redirect, render_template, url_for
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from bot import escalations
 from bot.db import session_scope
-from bot.escalations import PRIORITY_ORDER, hand_back, open_escalation
-from bot.models import Conversation, Escalation, Message, OutboundMessage, utcnow
+from bot.escalations import PRIORITY_ORDER, handover_state, open_escalation, urgent_clock
+from bot.models import Contact, Conversation, Escalation, Message, OutboundMessage, Review, ReviewContact, utcnow
+from bot.settings import get_settings
 from bot.verification import current_membership, memberships
 from webhook.inbound import mask_phone
-from webhook.outbound import OptedOut, send_to_family
+from webhook.outbound import OptedOut, hand_back_and_tell, resolve_and_tell, send_to_family
 from webhook.staff import bp
-from webhook.staff.auth import audit, staff_required
+from webhook.staff.auth import acted_on, audit, audit_view, staff_required
+from webhook.staff.display import state_label
 
 _PRIORITY_RANK = case({p: i for i, p in enumerate(PRIORITY_ORDER)}, value=Escalation.priority)
+LIST_LIMIT = 100
+RESOLVE_CHOICES = ("hand_back", "keep_talking")
 
 
 class ReplyForm(FlaskForm):
@@ -28,18 +38,33 @@ class NoteForm(FlaskForm):
 
 
 class ResolveForm(FlaskForm):
+    """The outcome, and (from the button pressed, `then`) who answers the family next."""
     outcome = TextAreaField("Outcome", validators=[DataRequired(), Length(max=1000)])
 
 
 class ActionForm(FlaskForm):
-    """A button with nothing to fill in: claim, hand back, sign out (CSRF only)."""
+    """A button with nothing to fill in: claim, hand back, reveal, sign out (CSRF only)."""
 
 
-def who_is_it(conversation: Conversation) -> str:
-    """The family member's name once verified, else the masked number (or 'Website visitor')."""
+def who_is_it(conversation: Conversation, number_owner: Contact | None = None) -> str:
+    """The family member's name once verified, else the masked number (or 'Website visitor').
+
+    An SMS number that belongs to a contact but has not given the PIN yet says whose it is.
+    """
     if conversation.contact is not None:
         return conversation.contact.name
-    return mask_phone(conversation.sender_id) if conversation.channel == "sms" else "Website visitor"
+    if conversation.channel != "sms":
+        return "Website visitor"
+    masked = mask_phone(conversation.sender_id)
+    return f"{masked} ({number_owner.name}'s number, not verified)" if number_owner else masked
+
+
+def _number_owners(db, conversations) -> dict[str, Contact]:
+    """The contacts whose phone numbers these SMS conversations come from, by number."""
+    numbers = {c.sender_id for c in conversations if c.channel == "sms"}
+    if not numbers:
+        return {}
+    return {c.phone: c for c in db.scalars(select(Contact).where(Contact.phone.in_(numbers)))}
 
 
 def _open_escalations(db):
@@ -52,18 +77,96 @@ def _open_escalations(db):
 @staff_required()
 def queue():
     with session_scope() as db:
-        rows = _open_escalations(db)
+        rows, now = _open_escalations(db), utcnow()
         counts = {p: sum(1 for e in rows if e.priority == p) for p in PRIORITY_ORDER}
-        return render_template("staff/queue.html", escalations=rows, counts=counts, who_is_it=who_is_it,
-                               now=utcnow(), signature=",".join(str(e.id) for e in rows))
+        clocks = {e.id: urgent_clock(e, now) for e in rows}
+        oldest_urgent = max((c.waiting for c in clocks.values() if c is not None), default=None)
+        owners = _number_owners(db, [e.conversation for e in rows])
+        return render_template("staff/queue.html", escalations=rows, counts=counts, clocks=clocks, now=now,
+                               oldest_urgent=oldest_urgent, owners=owners, who_is_it=who_is_it,
+                               signature=",".join(f"{e.id}:{e.status}:{e.priority}" for e in rows))
 
 
 @bp.get("/queue.json")
 @staff_required()
 def queue_signature():
-    """What the queue page polls, to refresh itself when an escalation arrives or leaves."""
+    """What the queue page polls, to refresh itself when an escalation arrives, leaves or changes."""
     with session_scope() as db:
-        return jsonify(signature=",".join(str(e.id) for e in _open_escalations(db)))
+        return jsonify(signature=",".join(f"{e.id}:{e.status}:{e.priority}" for e in _open_escalations(db)))
+
+
+def _local_day_in_utc(day: date) -> tuple[datetime, datetime]:
+    """The partnership's local calendar day as a [start, end) range of stored (naive UTC) times."""
+    zone = ZoneInfo(get_settings().partnership.office_hours["timezone"])
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return tuple(moment.astimezone(timezone.utc).replace(tzinfo=None) for moment in (start, end))
+
+
+def _search(db, text: str, on: date | None, contact_id: int | None):
+    """Conversations matching the staff's search, the most recently active first."""
+    verified = aliased(Contact)
+    by_number = aliased(Contact)
+    last_message = (select(Message.conversation_id, func.max(Message.created_at).label("at"))
+                    .group_by(Message.conversation_id).subquery())
+    last_active = func.coalesce(last_message.c.at, Conversation.created_at)
+    query = (select(Conversation, by_number, last_active)
+             .outerjoin(verified, verified.id == Conversation.contact_id)
+             .outerjoin(by_number, and_(Conversation.channel == "sms", by_number.phone == Conversation.sender_id))
+             .outerjoin(last_message, last_message.c.conversation_id == Conversation.id))
+    if contact_id:
+        query = query.where(or_(verified.id == contact_id, by_number.id == contact_id))
+    digits = re.sub(r"[\s+()-]", "", text)
+    if digits.isdigit():
+        # The last digits of a number; a number typed in full ("07700 900123") without its leading 0.
+        tail = digits.lstrip("0") if digits.startswith("0") and len(digits) > 6 else digits
+        query = query.where(or_(Conversation.sender_id.like(f"%{tail}"), verified.phone.like(f"%{tail}")))
+    elif text:
+        words = text.lower()
+        on_review = (select(ReviewContact.contact_id).join(Review)
+                     .where(func.lower(Review.reference).contains(words, autoescape=True)))
+        chosen_review = select(Review.id).where(func.lower(Review.reference).contains(words, autoescape=True))
+        query = query.where(or_(
+            func.lower(verified.name).contains(words, autoescape=True),
+            func.lower(by_number.name).contains(words, autoescape=True),
+            verified.id.in_(on_review), by_number.id.in_(on_review), Conversation.review_id.in_(chosen_review),
+        ))
+    if on is not None:
+        start, end = _local_day_in_utc(on)
+        query = query.where(exists().where(Message.conversation_id == Conversation.id,
+                                           Message.created_at >= start, Message.created_at < end))
+    return db.execute(query.order_by(last_active.desc()).limit(LIST_LIMIT + 1)).all()
+
+
+@bp.get("/conversations")
+@staff_required()
+def conversations():
+    text = request.args.get("q", "").strip()[:100]
+    on_text = request.args.get("on", "").strip()
+    contact_id = request.args.get("contact", type=int)
+    try:
+        on = date.fromisoformat(on_text) if on_text else None
+    except ValueError:
+        on, on_text = None, ""
+        flash("Give the date as a date, for example 2026-11-27.", "error")
+    with session_scope() as db:
+        found = _search(db, text, on, contact_id)
+        more = len(found) > LIST_LIMIT
+        found = found[:LIST_LIMIT]
+        ids = [conversation.id for conversation, _, _ in found]
+        open_ones = {e.conversation_id: e for e in db.scalars(
+            select(Escalation).where(Escalation.conversation_id.in_(ids), Escalation.status != "resolved")
+            .order_by(Escalation.id))} if ids else {}
+        rows = []
+        for conversation, owner, last_active in found:
+            escalation = open_ones.get(conversation.id)
+            state = handover_state(db, conversation)
+            rows.append({"conversation": conversation, "who": who_is_it(conversation, owner), "state": state,
+                         "state_label": state_label(state, escalation), "escalation": escalation,
+                         "last_active": last_active})
+        contact = db.get(Contact, contact_id) if contact_id else None
+        return render_template("staff/conversations.html", rows=rows, more=more, q=text, on=on_text,
+                               contact=contact, limit=LIST_LIMIT)
 
 
 def _conversation_or_404(db, conversation_id: int) -> Conversation:
@@ -73,21 +176,42 @@ def _conversation_or_404(db, conversation_id: int) -> Conversation:
     return conversation
 
 
+def _conversation_page(db, conv: Conversation, revealed: bool = False):
+    membership = current_membership(db, conv) or next(iter(memberships(db, conv)), None)
+    owner = _number_owners(db, [conv]).get(conv.sender_id)
+    escalation = open_escalation(db, conv)
+    state = handover_state(db, conv)
+    return render_template(
+        "staff/conversation.html", conversation=conv, who=who_is_it(conv, owner), messages=conv.messages,
+        escalation=escalation, state=state, state_label=state_label(state, escalation), membership=membership,
+        clock=urgent_clock(escalation) if escalation else None, now=utcnow(), revealed=revealed,
+        reply_form=ReplyForm(), note_form=NoteForm(), resolve_form=ResolveForm(), action_form=ActionForm(),
+    )
+
+
 @bp.get("/conversations/<int:conversation_id>")
 @staff_required()
 def conversation(conversation_id: int):
     with session_scope() as db:
         conv = _conversation_or_404(db, conversation_id)
-        audit(db, "view_transcript", target=f"conversation {conv.id}")
-        membership = current_membership(db, conv) or next(iter(memberships(db, conv)), None)
-        return render_template(
-            "staff/conversation.html", conversation=conv, who=who_is_it(conv), messages=conv.messages,
-            escalation=open_escalation(db, conv), membership=membership, reply_form=ReplyForm(),
-            note_form=NoteForm(), resolve_form=ResolveForm(), action_form=ActionForm(),
-        )
+        audit_view(db, "view_transcript", f"conversation {conv.id}")
+        return _conversation_page(db, conv)
+
+
+@bp.post("/conversations/<int:conversation_id>/reveal")
+@staff_required()
+def reveal_number(conversation_id: int):
+    """Shows the full number, on this page only, and records who asked for it."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with session_scope() as db:
+        conv = _conversation_or_404(db, conversation_id)
+        audit(db, "reveal_number", target=f"conversation {conv.id}")
+        return _conversation_page(db, conv, revealed=True)
 
 
 def _back(conversation_id: int):
+    acted_on(f"conversation {conversation_id}")
     return redirect(url_for("staff.conversation", conversation_id=conversation_id))
 
 
@@ -97,12 +221,12 @@ def claim(conversation_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     with session_scope() as db:
-        escalation = open_escalation(db, _conversation_or_404(db, conversation_id))
+        escalation = escalations.claim(db, _conversation_or_404(db, conversation_id), g.staff.id)
         if escalation is None:
             flash("There is no open escalation to claim.", "error")
-        else:
-            escalation.status, escalation.claimed_by_id, escalation.claimed_at = "claimed", g.staff.id, utcnow()
-            audit(db, "claim", target=f"escalation {escalation.id}")
+            return redirect(url_for("staff.conversation", conversation_id=conversation_id))
+        audit(db, "claim", target=f"escalation {escalation.id}")
+    flash("You have claimed this. The family's messages now wait for your reply.", "info")
     return _back(conversation_id)
 
 
@@ -112,17 +236,17 @@ def reply(conversation_id: int):
     form = ReplyForm()
     if not form.validate_on_submit():
         flash("Write a reply of up to 1,600 characters.", "error")
-        return _back(conversation_id)
+        return redirect(url_for("staff.conversation", conversation_id=conversation_id))
     with session_scope() as db:
         conv = _conversation_or_404(db, conversation_id)
         try:
             send_to_family(db, conv, form.text.data.strip(), "staff_reply", staff_user_id=g.staff.id)
         except OptedOut:
-            flash("Not sent: this number has opted out of SMS (they replied STOP). "
-                  "Contact the family another way.", "error")
-            return _back(conversation_id)
+            flash("Not sent: this number has opted out of SMS. Contact the family another way.", "error")
+            return redirect(url_for("staff.conversation", conversation_id=conversation_id))
         audit(db, "reply", target=f"conversation {conv.id}")
-    flash("Reply sent.", "info")
+        channel = "by SMS" if conv.channel == "sms" else "to their website chat"
+    flash(f"Reply sent {channel}.", "info")
     return _back(conversation_id)
 
 
@@ -130,28 +254,39 @@ def reply(conversation_id: int):
 @staff_required()
 def note(conversation_id: int):
     form = NoteForm()
-    if form.validate_on_submit():
-        with session_scope() as db:
-            conv = _conversation_or_404(db, conversation_id)
-            db.add(Message(conversation_id=conv.id, direction="in", author="note", text=form.text.data.strip(),
-                           staff_user_id=g.staff.id))
-            audit(db, "note", target=f"conversation {conv.id}")
+    if not form.validate_on_submit():
+        flash("Write a note of up to 4,000 characters.", "error")
+        return redirect(url_for("staff.conversation", conversation_id=conversation_id))
+    with session_scope() as db:
+        conv = _conversation_or_404(db, conversation_id)
+        db.add(Message(conversation_id=conv.id, direction="in", author="note", text=form.text.data.strip(),
+                       staff_user_id=g.staff.id))
+        audit(db, "note", target=f"conversation {conv.id}")
+    flash("Private note added. It was not sent to the family.", "info")
     return _back(conversation_id)
 
 
 @bp.post("/conversations/<int:conversation_id>/resolve")
 @staff_required()
 def resolve(conversation_id: int):
-    form = ResolveForm()
-    if not form.validate_on_submit():
-        flash("Say what the outcome was before resolving.", "error")
-        return _back(conversation_id)
+    """Closes the escalation, and says who answers next: the assistant again, or staff still."""
+    form, then = ResolveForm(), request.form.get("then")
+    if not form.validate_on_submit() or then not in RESOLVE_CHOICES:
+        flash("Say what the outcome was, then choose how to resolve.", "error")
+        return redirect(url_for("staff.conversation", conversation_id=conversation_id))
     with session_scope() as db:
-        escalation = open_escalation(db, _conversation_or_404(db, conversation_id))
-        if escalation is not None:
-            escalation.status, escalation.resolved_at, escalation.outcome = "resolved", utcnow(), form.outcome.data.strip()
-            audit(db, "resolve", target=f"escalation {escalation.id}")
-    return redirect(url_for("staff.queue"))
+        conv = _conversation_or_404(db, conversation_id)
+        escalation = open_escalation(db, conv)
+        notice = resolve_and_tell(db, conv, outcome=form.outcome.data.strip(), hand_back=then == "hand_back")
+        done = "handed back" if then == "hand_back" else "kept talking"
+        audit(db, "resolve", target=f"escalation {escalation.id} ({done})" if escalation else
+              f"conversation {conv.id} ({done})")
+    if then == "hand_back":
+        flash("Resolved. The assistant answers this family again" + _told(notice), "info")
+        return redirect(url_for("staff.queue"))
+    flash("Resolved. You are still talking with this family: the assistant stays quiet, and their next "
+          "message opens a new escalation.", "info")
+    return _back(conversation_id)
 
 
 @bp.post("/conversations/<int:conversation_id>/hand-back")
@@ -161,10 +296,15 @@ def give_back(conversation_id: int):
         abort(400)
     with session_scope() as db:
         conv = _conversation_or_404(db, conversation_id)
-        hand_back(db, conv)
+        notice = hand_back_and_tell(db, conv)
         audit(db, "hand_back", target=f"conversation {conv.id}")
-    flash("The assistant will answer this family again.", "info")
+    flash("The assistant answers this family again" + _told(notice), "info")
     return _back(conversation_id)
+
+
+def _told(notice: OutboundMessage | None) -> str:
+    return ", and they have been told." if notice is not None else \
+        ". They were not sent a message about it (they opted out of SMS, or it was not with staff)."
 
 
 @bp.get("/outbox")
@@ -172,4 +312,7 @@ def give_back(conversation_id: int):
 def outbox():
     with session_scope() as db:
         rows = db.scalars(select(OutboundMessage).order_by(OutboundMessage.id.desc()).limit(200)).all()
-        return render_template("staff/outbox.html", messages=rows)
+        addresses = {m.to_address for m in rows}
+        conversation_ids = {c.sender_id: c.id for c in db.scalars(
+            select(Conversation).where(Conversation.sender_id.in_(addresses)))} if addresses else {}
+        return render_template("staff/outbox.html", messages=rows, conversation_ids=conversation_ids)

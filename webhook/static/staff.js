@@ -1,6 +1,10 @@
-// The queue refreshes itself when an escalation arrives or leaves. No inline script (CSP).
+// The queue refreshes itself when an escalation arrives, leaves or changes; a transcript opens at its latest
+// message. No inline script (CSP).
 (function () {
   "use strict";
+  var transcript = document.getElementById("transcript");
+  if (transcript) { transcript.scrollTop = transcript.scrollHeight; }
+
   var table = document.getElementById("queue");
   if (!table) { return; }
   var POLL_MS = 5000;
