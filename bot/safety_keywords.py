@@ -25,9 +25,21 @@ OTHER_SUBJECT = "other"  # a self-harm or suicide pattern about another adult
 NEGATED = "negated"
 PAST = "past"
 
-_CLAUSE_BREAK = re.compile(r"[.!?;\n]+|\s+(?=\b(?:but|though|although|except)\b)")
-_NEGATION_WINDOW = 4  # words before a match in which a negation counts
-_FIRST_PERSON = re.compile(r"\b(?:i|im|ive|id|ill|me|my|myself|mine)\b")
+_CLAUSE_BREAK = re.compile(r"[.!?;\n]+|\s+(?=\b(?:but|though|although|except)\b)", re.IGNORECASE)
+# Words before a match in which a negation counts (the negation pattern itself stops at a new subject).
+_NEGATION_WINDOW = 6
+# The writer as the person at risk, inside the match itself ("kill myself"); "my" alone is not enough:
+# "my son has swallowed all my tablets" is about the son.
+_FIRST_PERSON = re.compile(r"\b(?:i|im|ive|id|ill|me|myself)\b")
+_SUBJECT = re.compile(r"\b(?:i|im|ive|id|ill)\b")
+# After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
+_BACK_TO_NOW = re.compile(r"\b(?:now|again|today|tonight|still|right now|this (?:morning|evening|week))\b")
+# A bare pronoun is the child when the message speaks of a child and of no other adult.
+_BARE_PRONOUN = re.compile(r"\b(?:he|she|they|hes|shes|theyre)\b")
+_ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|mom|dad|father|mother|friend|"
+                    r"neighbour|man|woman|brother in law|sister in law)\b")
+# How serious a status is, to keep the most serious of several matches in one group.
+_SERIOUSNESS = {"now": 4, "child": 3, "other": 2, "past": 1, "negated": 0}
 
 
 @dataclass(frozen=True)
@@ -43,13 +55,16 @@ class _Pattern:
     parts: tuple[re.Pattern, ...]  # all must match the clause; the first places the match
 
     def search(self, clause: str) -> re.Match | None:
-        first = self.parts[0].search(clause)
-        return first if first and all(p.search(clause) for p in self.parts[1:]) else None
+        return next(self.finditer(clause), None)
+
+    def finditer(self, clause: str):
+        if all(p.search(clause) for p in self.parts[1:]):
+            yield from self.parts[0].finditer(clause)
 
 
 @dataclass(frozen=True)
 class _Rules:
-    groups: tuple[tuple[str, str, tuple[_Pattern, ...]], ...]
+    groups: tuple[tuple[str, str, bool, tuple[_Pattern, ...]], ...]
     negation: re.Pattern
     past: re.Pattern
     recovery: re.Pattern
@@ -61,7 +76,9 @@ class _Rules:
 def _expand(regex: str, macros: dict[str, str]) -> str:
     # Macros may use macros ({VICTIM} uses {CHILD}); "{0,2}"-style counts are left alone.
     for _ in range(3):
-        regex = re.sub(r"\{([A-Z_]+)\}", lambda m: macros[m.group(1)], regex)
+        regex = re.sub(r"\{([A-Z][A-Z_0-9]*)\}", lambda m: macros[m.group(1)], regex)
+    if re.search(r"\{[A-Z][A-Z_0-9]*\}", regex):
+        raise ValueError(f"a macro is not defined, or nested too deep, in {regex!r}")
     return regex
 
 
@@ -79,7 +96,7 @@ def rules() -> _Rules:
             _Pattern(tuple(compile_(r) for r in (pattern["all"] if "all" in pattern else [pattern["regex"]])))
             for pattern in group["patterns"]
         )
-        groups.append((group["name"], group["category"], patterns))
+        groups.append((group["name"], group["category"], bool(group.get("writer_at_risk")), patterns))
     return _Rules(tuple(groups), *(compile_(data[key]) for key in (
         "negation", "past", "recovery", "distress", "child_subject", "other_subject")))
 
@@ -89,19 +106,36 @@ def clauses(text: str) -> list[str]:
     return [c for c in (plain(part) for part in _CLAUSE_BREAK.split(text)) if c]
 
 
-def _status(category: str, clause: str, match: re.Match, recovered: bool, r: _Rules) -> str:
+def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, child_in_message: bool,
+            r: _Rules) -> str:
     before = clause[: match.start()].split()[-_NEGATION_WINDOW:]
     if r.negation.search(" ".join(before)):
         return NEGATED
-    if recovered or r.past.search(clause):
+    past = r.past.search(clause)
+    if recovered or (past and not _BACK_TO_NOW.search(clause, past.end())):
         return PAST
-    if category == "self" and not _FIRST_PERSON.search(match.group()):
-        # Whose life: the nearest subject before the match ("my son ... is suicidal").
+    if writer_at_risk:
+        # The writer is in danger ("he's got a knife", "I need to join my boy"), unless the sentence
+        # puts a child in their place ("my son is in danger"): a child at risk, said by the caller.
         lead = clause[: match.start()]
-        subjects = [(m.end(), kind) for kind, rx in ((NOW, _FIRST_PERSON), (CHILD_SUBJECT, r.child_subject),
-                                                     (OTHER_SUBJECT, r.other_subject)) for m in rx.finditer(lead)]
+        child = [m.end() for m in r.child_subject.finditer(lead)]
+        writer = [m.end() for m in _SUBJECT.finditer(lead)]
+        return CHILD_SUBJECT if child and max(child) > max(writer, default=-1) else NOW
+    if category == "self" and not _FIRST_PERSON.search(match.group()):
+        # Whose life: the nearest subject before the match ("my son ... is suicidal"), or at its start ("he
+        # is cutting himself"); at the same place a child outranks the writer, who outranks another adult.
+        lead = clause[: match.start()]
+        if not lead.strip():
+            lead = " ".join(match.group().split()[:3])
+        rank = {CHILD_SUBJECT: 2, NOW: 1, OTHER_SUBJECT: 0}
+        subjects = [(m.end(), rank[kind], kind, m.group()) for kind, rx in (
+            (NOW, _SUBJECT), (CHILD_SUBJECT, r.child_subject), (OTHER_SUBJECT, r.other_subject)) for m in rx.finditer(lead)]
         if subjects:
-            return max(subjects)[1]
+            _, _, kind, words = max(subjects)
+            # "My son is 15. He is cutting himself": the pronoun is the child named in another sentence.
+            if kind == OTHER_SUBJECT and child_in_message and _BARE_PRONOUN.fullmatch(words):
+                return CHILD_SUBJECT
+            return kind
     return NOW
 
 
@@ -110,14 +144,18 @@ def findings(text: str) -> list[Finding]:
     r = rules()
     whole = plain(text)
     recovered = bool(r.recovery.search(whole))
+    child_in_message = bool(r.child_subject.search(whole)) and not _ADULT.search(whole)
     found = []
     for clause in clauses(text) or [whole]:
-        for name, category, patterns in r.groups:
-            for pattern in patterns:
-                match = pattern.search(clause)
-                if match:
-                    found.append(Finding(name, category, _status(category, clause, match, recovered, r), clause))
-                    break
+        for name, category, writer_at_risk, patterns in r.groups:
+            # Every match of every pattern counts: "I'm not suicidal, I just want to die" is not negated.
+            statuses = [_status(category, writer_at_risk, clause, match, recovered, child_in_message, r)
+                        for pattern in patterns for match in pattern.finditer(clause)]
+            if statuses:
+                status = max(statuses, key=_SERIOUSNESS.get)
+                if writer_at_risk and status == CHILD_SUBJECT:  # a child in danger, not a child self-harming
+                    category, status = "child", NOW
+                found.append(Finding(name, category, status, clause))
     return found
 
 
