@@ -29,7 +29,7 @@ NONE = "none"
 
 # The classifier's scores (probabilities) that make a crisis or a check-in on its own: chosen on
 # the held-out sets (bench/safety.py) for recall, with the check-in as the net under the crisis.
-CRISIS_SCORE = 0.9
+CRISIS_SCORE = 0.85
 CHECK_IN_SCORE = 0.25
 # A child at risk whose own words are self-harm or suicide gets the lines for a child self-harming.
 _CHILD_SELF_HARM_WORDS = re.compile(
@@ -41,8 +41,13 @@ _CHILD_SELF_HARM_WORDS = re.compile(
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life)\b")
 _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish|going to|need|cant|dont want|"
-                                 r"will|scared|terrified|frightened|worried)\b|\b(?:right now|tonight|help me|"
-                                 r"please help|with (?:him|her|them) now|keeps|again)\b")
+                                 r"will|scared|terrified|frightened|worried|rather)\b|\b(?:right now|tonight|help me|"
+                                 r"please help|with (?:him|her|them) now|keeps|again|mean it|this time|"
+                                 r"make (?:that|it) happen)\b")
+# Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
+_HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?: want)?(?: \w+){0,4} "
+                          r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead)\b")
+_CHILDREN = re.compile(r"\b(?:kids?|child|children|son|daughter|baby|toddler|grandson|granddaughter)\b")
 
 
 @dataclass(frozen=True)
@@ -88,13 +93,17 @@ def decide(text: str) -> SafetyDecision:
     classifier_sees = risk is not None and risk.top >= CRISIS_SCORE
     if keyword_crisis:
         layers = {"keywords", "classifier"} if classifier_sees else {"keywords"}
+        # Danger at home with children in it: the lines for a child at risk (999 first, as for the writer).
+        if keyword_crisis == CRISIS_SELF and risk is not None and risk.child_risk > max(risk.self_risk, CHECK_IN_SCORE) \
+                and _CHILDREN.search(plain(text)):
+            keyword_crisis = _child_category(text)
         return SafetyDecision(CRISIS, keyword_crisis, frozenset(layers))
     # Words of risk that the clause itself says are negated, over, or about another adult.
     possible = [f for f in findings if f.status != safety_keywords.NOW]
     category = None
     if risk is not None:
         category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(text)
-    if classifier_sees and not possible and not _is_plain_grief(text):
+    if classifier_sees and not possible and not _is_plain_grief(text) and not _HARM_DENIED.search(plain(text)):
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(text)
                      or any(f.status == safety_keywords.OTHER_SUBJECT for f in possible)):
@@ -102,7 +111,8 @@ def decide(text: str) -> SafetyDecision:
         kind = CRISIS_SELF if first.category == "self" and first.status != safety_keywords.CHILD_SUBJECT \
             else _child_category(text)
         return SafetyDecision(CHECK_IN, kind, frozenset({"keywords"}))
-    if risk is not None and risk.top >= CHECK_IN_SCORE and not _is_plain_grief(text) and not possible:
+    if risk is not None and risk.top >= CHECK_IN_SCORE and not possible and (
+            not _is_plain_grief(text) or risk.top >= CRISIS_SCORE - 0.3):
         return SafetyDecision(CHECK_IN, category, frozenset({"classifier"}))
     return SafetyDecision()
 

@@ -33,7 +33,10 @@ _NEGATION_WINDOW = 6
 _FIRST_PERSON = re.compile(r"\b(?:i|im|ive|id|ill|me|myself)\b")
 _SUBJECT = re.compile(r"\b(?:i|im|ive|id|ill)\b")
 # After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
-_BACK_TO_NOW = re.compile(r"\b(?:now|again|today|tonight|still|right now|this (?:morning|evening|week))\b")
+_BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
+                          r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b")
+_CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
+_STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b")
 # A bare pronoun is the child when the message speaks of a child and of no other adult.
 _BARE_PRONOUN = re.compile(r"\b(?:he|she|they|hes|shes|theyre)\b")
 _ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|mom|dad|father|mother|friend|"
@@ -67,6 +70,7 @@ class _Rules:
     groups: tuple[tuple[str, str, bool, tuple[_Pattern, ...]], ...]
     negation: re.Pattern
     past: re.Pattern
+    child_past: re.Pattern
     recovery: re.Pattern
     distress: re.Pattern
     child_subject: re.Pattern
@@ -98,7 +102,7 @@ def rules() -> _Rules:
         )
         groups.append((group["name"], group["category"], bool(group.get("writer_at_risk")), patterns))
     return _Rules(tuple(groups), *(compile_(data[key]) for key in (
-        "negation", "past", "recovery", "distress", "child_subject", "other_subject")))
+        "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")))
 
 
 def clauses(text: str) -> list[str]:
@@ -109,9 +113,12 @@ def clauses(text: str) -> list[str]:
 def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, child_in_message: bool,
             r: _Rules) -> str:
     before = clause[: match.start()].split()[-_NEGATION_WINDOW:]
-    if r.negation.search(" ".join(before)):
+    # A match that starts a new clause with its own subject is not under an earlier negation
+    # ("wont give the kids back and hes sending ...").
+    new_clause = bool(before) and before[-1] in _CONJUNCTIONS and _STARTS_WITH_SUBJECT.match(match.group())
+    if r.negation.search(" ".join(before)) and not new_clause:
         return NEGATED
-    past = r.past.search(clause)
+    past = r.past.search(clause) or (category == "child" and r.child_past.search(clause))
     if recovered or (past and not _BACK_TO_NOW.search(clause, past.end())):
         return PAST
     if writer_at_risk:
