@@ -222,7 +222,7 @@ def test_a_reply_to_an_opted_out_number_is_refused_clearly(browser_like, waiting
 
 
 def test_a_new_review_and_a_contact_are_created(browser_like):
-    token = sign_in(browser_like)
+    token = sign_in(browser_like, ADMIN)  # only admins link family contacts
     response = browser_like.post("/staff/reviews/new", data={
         "csrf_token": token, "reference": "PSCP-2026-099", "child_alias": "Child Z", "decision_date": "2026-10-01",
         "stage": "decided", "lead_reviewer_id": "0"})
@@ -272,7 +272,7 @@ def test_a_stage_change_tells_consenting_family_members_only(browser_like):
 
 
 def test_a_new_pin_is_shown_once_and_stored_hashed(browser_like):
-    token = sign_in(browser_like)
+    token = sign_in(browser_like, ADMIN)
     with session_scope() as session:
         contact_id = session.scalar(select(Contact.id).where(Contact.phone == "+447700900789"))
     html = browser_like.post(f"/staff/contacts/{contact_id}/pin",
@@ -445,7 +445,9 @@ def test_conversations_are_found_by_number_name_reference_and_date(browser_like,
 
 def test_the_conversations_page_shows_each_state(browser_like, conversations_to_find, waiting_family):
     sign_in(browser_like)
-    text = page_text(browser_like.get("/staff/conversations"))
+    # The list shows the latest conversations first; a search finds an older one (the stranger wrote in January).
+    text = "".join(page_text(browser_like.get("/staff/conversations", query_string=query)) for query in (
+        {}, {"q": "0456"}, {"q": conversations_to_find["stranger_number"][-4:]}))
     rows = {int(n): row for row in text.split("<tr") for n in re.findall(r'href="/staff/conversations/(\d+)"', row)}
     assert "Waiting for staff" in rows[waiting_family]
     assert "With the assistant" in rows[conversations_to_find["chris"]]
@@ -556,7 +558,7 @@ def test_an_admin_changes_a_phone_and_the_old_number_is_signed_out(browser_like,
 
 @pytest.mark.parametrize("kind, column", [("pin", "pin_hash"), ("web_code", "web_code_digest")])
 def test_a_new_code_needs_a_confirmation_step(browser_like, robin, kind, column):
-    token = sign_in(browser_like)
+    token = sign_in(browser_like, ADMIN)
     path = f"/staff/contacts/{robin['contact']}/{kind}"
 
     def stored():
@@ -573,7 +575,7 @@ def test_a_new_code_needs_a_confirmation_step(browser_like, robin, kind, column)
 
 
 def test_adding_a_contact_says_so(browser_like, robin):
-    token = sign_in(browser_like)
+    token = sign_in(browser_like, ADMIN)
     response = browser_like.post(f"/staff/reviews/{robin['review']}/contacts", follow_redirects=True, data={
         "csrf_token": token, "name": "Kim Hale", "relationship": "aunt", "phone": "", "preferred_channel": "sms",
         "trusted_professional_id": "0"})
