@@ -218,3 +218,10 @@ def test_family_text_is_shown_as_text_never_run(page):
     ask(page, "<img src=x onerror=alert(1)><script>alert(2)</script>")
     expect(page.locator("#log .msg.family").last).to_have_text(re.compile(r"<img src=x onerror=alert\(1\)>"))
     assert dialogs == []
+
+
+def test_the_privacy_page_is_reached_from_the_chat_and_passes_axe(page, check_page):
+    page.goto("/")
+    page.get_by_role("link", name="Your information").click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    check_page(page, "privacy")
