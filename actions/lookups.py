@@ -15,7 +15,15 @@ from bot.db import session_scope
 from bot.models import ReviewContact
 from bot.replies import render
 from bot.settings import get_settings
-from bot.verification import Identity, current_membership, get_conversation, identity, memberships
+from bot.verification import (
+    FRESH_PIN_LOOKUPS,
+    Identity,
+    current_membership,
+    get_conversation,
+    identity,
+    lock_minutes,
+    memberships,
+)
 
 
 def _ask_contact(partnership) -> str:
@@ -53,11 +61,12 @@ def answer_lookup(lookup: str, dispatcher, tracker) -> list:
     channel = tracker.get_latest_input_channel()
     with session_scope() as session:
         conversation = get_conversation(session, tracker.sender_id)
-        state = identity(session, conversation)
+        # Contact details and meeting places need a recent PIN: whoever holds the phone now may not be the family.
+        state = identity(session, conversation, fresh=lookup in FRESH_PIN_LOOKUPS)
         if state is Identity.NEEDS_PIN:
             return [SlotSet("pending_lookup", lookup), FollowupAction("pin_form")]
         if state is Identity.LOCKED:
-            dispatcher.utter_message(text=render("verification_locked", channel, minutes=settings.pin_lock_minutes))
+            dispatcher.utter_message(text=render("verification_locked", channel, minutes=lock_minutes(conversation)))
             ask_for_escalation(dispatcher, "verification_locked")
             return [SlotSet("pending_lookup", None)]
         if state is Identity.UNKNOWN:

@@ -1,4 +1,8 @@
-"""The PIN form and the choice between reviews, for a contact linked to more than one."""
+"""The PIN form and the choice between reviews, for a contact linked to more than one.
+
+The Flask layer checks a PIN before Rasa sees the message (webhook/inbound.assistant_text) and sends
+only the intent `pin_checked`; the outcome is read here from the database. Rasa never sees the digits.
+"""
 from __future__ import annotations
 
 from abc import abstractmethod
@@ -7,23 +11,22 @@ from rasa_sdk import Action, FormValidationAction
 from rasa_sdk.events import SlotSet
 from rasa_sdk.forms import REQUESTED_SLOT
 
-from actions.common import off_loop
-from actions.lookups import LOOKUPS
+from actions.common import ask_for_escalation, off_loop
+from actions.lookups import LOOKUPS, answer_lookup
 from bot.db import session_scope
 from bot.replies import render
 from bot.settings import get_settings
 from bot.verification import (
     Identity,
-    PinOutcome,
-    check_pin,
     current_membership,
-    extract_pin,
     get_conversation,
     identity,
+    lock_minutes,
     memberships,
 )
 
 LOOKUP_ACTIONS = {f"action_{name}" for name in LOOKUPS}
+PIN_CHECKED = "pin_checked"
 
 
 def _since_latest_message(tracker) -> list[dict]:
@@ -35,9 +38,14 @@ def _since_latest_message(tracker) -> list[dict]:
 
 
 def _pin_state(sender_id: str) -> tuple[Identity, int]:
+    """Whether a PIN is still needed; the form only runs for look-ups that need one, so it must be recent."""
     with session_scope() as session:
         conversation = get_conversation(session, sender_id)
-        return identity(session, conversation), conversation.pin_failures
+        return identity(session, conversation, fresh=True), conversation.pin_failures
+
+
+def _pin_was_given(tracker) -> bool:
+    return (tracker.latest_message.get("intent") or {}).get("name") == PIN_CHECKED
 
 
 async def _pin_request(tracker) -> str:
@@ -48,15 +56,9 @@ async def _pin_request(tracker) -> str:
     if just_asked:
         return render("pin_prompt")
     _, failures = await off_loop(_pin_state, tracker.sender_id)
-    typed_a_pin = extract_pin(tracker.latest_message.get("text") or "") is not None
-    if typed_a_pin and failures:
+    if _pin_was_given(tracker) and failures:
         return render("pin_wrong", tries_left=get_settings().pin_max_attempts - failures)
     return render("pin_not_a_pin")
-
-
-def _check_typed_pin(sender_id: str, typed: str) -> PinOutcome:
-    with session_scope() as session:
-        return check_pin(session, get_conversation(session, sender_id), typed).outcome
 
 
 class _NamesNextSlot(FormValidationAction):
@@ -72,8 +74,8 @@ class _NamesNextSlot(FormValidationAction):
 
 
 class ValidatePinForm(_NamesNextSlot):
-    """Checks the PIN and asks for it. The domain has no ask action for `pin`, so Rasa asks
-    nothing itself: asking here saves a round trip to this server per PIN prompt."""
+    """Says how the PIN the Flask layer checked went, and asks for it. The domain has no ask action for
+    `pin`, so Rasa asks nothing itself: asking here saves a round trip to this server per PIN prompt."""
 
     def name(self) -> str:
         return "validate_pin_form"
@@ -82,6 +84,10 @@ class ValidatePinForm(_NamesNextSlot):
         events = await super().run(dispatcher, tracker, domain)
         if SlotSet(REQUESTED_SLOT, "pin") in events:
             dispatcher.utter_message(text=await _pin_request(tracker))
+        elif _pin_was_given(tracker) and (await off_loop(_pin_state, tracker.sender_id))[0] is Identity.VERIFIED:
+            dispatcher.utter_message(text=render("pin_verified"))
+        if tracker.get_slot("pin") is not None and SlotSet("pin", None) not in events:
+            events.append(SlotSet("pin", None))  # the slot never keeps what was typed
         return events
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain):
@@ -90,11 +96,38 @@ class ValidatePinForm(_NamesNextSlot):
         return [] if state in (Identity.VERIFIED, Identity.LOCKED) else domain_slots
 
     async def validate_pin(self, value, dispatcher, tracker, domain):
-        outcome = await off_loop(_check_typed_pin, tracker.sender_id, str(value or ""))
-        if outcome is PinOutcome.VERIFIED:
-            dispatcher.utter_message(text=render("pin_verified"))
-        # The slot never keeps what was typed.
+        # The slot never keeps what was typed (which, masked as it is, holds no PIN anyway).
         return {"pin": None}
+
+
+def _pin_outcome(sender_id: str) -> tuple[Identity, int, int]:
+    with session_scope() as session:
+        conversation = get_conversation(session, sender_id)
+        return identity(session, conversation, fresh=True), conversation.pin_failures, lock_minutes(conversation)
+
+
+class ActionPinChecked(Action):
+    """A PIN checked while Rasa's form was no longer waiting for it (the session had ended): says how it
+    went, and answers the look-up that was asked if it was right."""
+
+    def name(self) -> str:
+        return "action_pin_checked"
+
+    async def run(self, dispatcher, tracker, domain):
+        state, failures, minutes = await off_loop(_pin_outcome, tracker.sender_id)
+        channel = tracker.get_latest_input_channel()
+        if state is Identity.VERIFIED:
+            dispatcher.utter_message(text=render("pin_verified"))
+            lookup = tracker.get_slot("pending_lookup")
+            if lookup in LOOKUPS:
+                return await off_loop(answer_lookup, lookup, dispatcher, tracker)
+            return []
+        if state is Identity.LOCKED:
+            dispatcher.utter_message(text=render("verification_locked", channel, minutes=minutes))
+            ask_for_escalation(dispatcher, "verification_locked")
+            return []
+        dispatcher.utter_message(text=render("pin_wrong", tries_left=get_settings().pin_max_attempts - failures))
+        return []
 
 
 def _review_options(sender_id: str) -> list[tuple[str, str]]:

@@ -123,6 +123,8 @@ def main() -> None:
     from bot.schema import prepare
     from bot.seed import load_seed
     from bot.stack import Stack, ensure_model
+    from bot.action_server import INTERNAL_TOKEN_HEADER
+    from bot.settings import get_settings
     from webhook.rasa_client import replicas_for
     from webhook.simulate import post_sms, reply_text
 
@@ -147,7 +149,8 @@ def main() -> None:
 
         def via_rasa(phone, text):
             reply = requests.post(f"{replicas_for(phone)[0]}/webhooks/sms/webhook",
-                                  json={"sender": phone, "message": text}, timeout=30)
+                                  json={"sender": phone, "message": text}, timeout=30,
+                                  headers={INTERNAL_TOKEN_HEADER: get_settings().internal_token})
             return reply.ok and bool(reply.json())
 
         def via_flask(phone, text):

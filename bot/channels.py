@@ -1,6 +1,7 @@
 """Rasa input channels `sms` and `web`, loaded by the Rasa server from credentials.yml.
 
-Both take the REST channel's JSON. Rasa picks a response's `channel:` variant by
+Both take the REST channel's JSON, and only from the Flask app: a request without the internal token
+(bot/action_server.INTERNAL_TOKEN_HEADER) is refused. Rasa picks a response's `channel:` variant by
 the name of the OUTPUT channel, and the REST input collects into an output
 channel named `collector`; so each input here collects into an output channel of
 its own name, or `channel: sms` variants would silently never apply.
@@ -15,6 +16,8 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
+
+from bot.action_server import has_internal_token
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class _HarbourInput(RestInput):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request):
+            if not has_internal_token(request.headers):
+                return response.json({"error": "This channel answers only Harbour's web app."}, status=403)
             body = request.json if isinstance(request.json, dict) else {}
             sender, text = body.get("sender"), body.get("message")
             if not isinstance(sender, str) or not sender or not isinstance(text, str):

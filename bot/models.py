@@ -56,6 +56,11 @@ class Review(Base):
     next_meeting_place = Column(Text)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # Closed by the partnership (published or not): retention counts from the later of this and published_on.
+    closed_on = Column(Date)
+    # A legal hold (set by an admin, with the reason) keeps everything about the review's families.
+    legal_hold_reason = Column(Text)
+    legal_hold_set_at = Column(DateTime)
 
     lead_reviewer = relationship(Professional)
     members = relationship("ReviewContact", back_populates="review", cascade="all, delete-orphan")
@@ -72,8 +77,11 @@ class Contact(Base):
     pin_hash = Column(String(200))
     # Keyed digest, so a typed code can be looked up without storing it.
     web_code_digest = Column(String(64), unique=True)
+    web_code_expires_at = Column(DateTime)  # None for codes issued before codes expired
     preferred_channel = Column(String(10), nullable=False, default="sms")
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    # Anonymised (by retention or on request): name replaced, number, PIN and web code gone.
+    erased_at = Column(DateTime)
 
     memberships = relationship("ReviewContact", back_populates="contact", cascade="all, delete-orphan")
 
@@ -105,8 +113,10 @@ class Conversation(Base):
     sender_id = Column(String(100), unique=True, nullable=False)
     channel = Column(String(10), nullable=False)
     contact_id = Column(Integer, ForeignKey("contacts.id"))
-    verified_until = Column(DateTime)
+    verified_until = Column(DateTime)  # slides with each message, within the idle window
+    verified_at = Column(DateTime)  # when the PIN or code was last given: contact details need it recent
     pin_failures = Column(Integer, nullable=False, default=0)
+    lock_count = Column(Integer, nullable=False, default=0)  # lock-outs so far: each one lasts longer
     locked_until = Column(DateTime)
     review_id = Column(Integer, ForeignKey("reviews.id"))  # chosen when the contact has several
     opted_out = Column(Boolean, nullable=False, default=False)
@@ -186,6 +196,8 @@ class StaffUser(Base):
     password_hash = Column(String(200), nullable=False)
     failed_logins = Column(Integer, nullable=False, default=0)
     locked_until = Column(DateTime)
+    # Set for a generated first password: nothing but changing it works until it is changed.
+    must_change_password = Column(Boolean, nullable=False, default=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
 
@@ -232,3 +244,24 @@ class OutboundMessage(Base):
     twilio_sid = Column(String(64), unique=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
+
+class RateLimit(Base):
+    """Hits per key (an action and an address) in the current window, counted by one atomic upsert."""
+
+    __tablename__ = "rate_limits"
+
+    key = Column(String(200), primary_key=True)
+    window_start = Column(DateTime, nullable=False)
+    hits = Column(Integer, nullable=False)
+
+
+class ScheduledJob(Base):
+    """One row per periodic job (retention): a lease taken with an atomic UPDATE, so that of several web
+    processes (or a cron run beside them) only one runs the job at a time, and when it last finished."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name = Column(String(40), primary_key=True)
+    lease_until = Column(DateTime)
+    last_started_at = Column(DateTime)
+    last_finished_at = Column(DateTime)

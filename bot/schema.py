@@ -7,7 +7,7 @@ from alembic import command
 from alembic.config import Config
 
 from bot.db import session_scope
-from bot.seed import is_empty, load_seed
+from bot.seed import demo_refusal, is_empty, load_seed
 from bot.settings import DEMO_SEED_FILE, get_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -25,10 +25,11 @@ def migrate(url: str | None = None) -> None:
 
 
 def prepare(url: str | None = None) -> bool:
-    """Migrates, then loads the demo data if the database holds no records. True if it loaded."""
+    """Migrates, then loads the demo data if the database holds no records and the instance is local
+    (bot.seed.demo_refusal). True if it loaded."""
     migrate(url)
     with session_scope(url) as session:
-        if not is_empty(session):
+        if not is_empty(session) or demo_refusal(get_settings()) is not None:
             return False
         load_seed(session, DEMO_SEED_FILE)
         return True

@@ -16,19 +16,28 @@ _hasher = PasswordHasher()  # argon2id with the library's current defaults
 # lock-out after wrong PINs does. OWASP's minimum argon2id settings keep PINs out of clear
 # text at a fifth of the default's cost, which every family's verification pays.
 _pin_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-_CODE_WORDS = (
-    "MOOR", "LARK", "TAMAR", "FERN", "HOE", "TOR", "WREN", "DART", "OAK", "ROSE",
-    "BAY", "COVE", "REEF", "GULL", "DOVE", "ASH", "ELM", "HAWK", "KITE", "PIER",
-    "SAND", "TIDE", "WAVE", "HILL", "MIST", "RAIN", "STAR", "SUN", "VALE", "WOOD",
-)
+# Web access codes: 12 characters of Crockford's base32 (no I, L, O or U to misread), 60 bits, in three
+# groups of four ("K7QM-3XTD-9RWP"). Codes issued before were two words and four digits (about 23 bits):
+# they keep working until they are re-issued.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_GROUPS, CODE_GROUP_CHARS = 3, 4
 
 
 def hash_secret(value: str) -> str:
     return _hasher.hash(value)
 
 
+def same_work_for_nothing(value: str) -> None:
+    """The argon2 work of checking a password, for a path that has no password to check (an unknown or
+    locked account), so that the time taken tells nothing."""
+    verify_secret(_DUMMY_HASH, value)
+
+
 def hash_pin(pin: str) -> str:
     return _pin_hasher.hash(pin)
+
+
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 def verify_secret(stored_hash: str | None, value: str) -> bool:
@@ -46,7 +55,16 @@ def normalise_code(code: str) -> str:
 
 
 def code_digest(code: str) -> str:
-    """A keyed digest of a web access code, so a typed code can be found by lookup."""
+    """A keyed digest of a web access code, so a typed code can be found by lookup. The key is a secret
+    of its own (HARBOUR_CODE_KEY), so rotating the Flask SECRET_KEY leaves codes working."""
+    key = get_settings().code_key.encode()
+    # Read as Crockford's base32 is read: O is zero, I and L are one.
+    typed = normalise_code(code).translate(str.maketrans("OIL", "011"))
+    return hmac.new(key, typed.encode(), hashlib.sha256).hexdigest()
+
+
+def legacy_code_digest(code: str) -> str:
+    """The digest codes had when they were keyed with SECRET_KEY; re-keyed at their next sign-in."""
     key = get_settings().secret_key.encode()
     return hmac.new(key, normalise_code(code).encode(), hashlib.sha256).hexdigest()
 
@@ -56,8 +74,11 @@ def new_pin() -> str:
 
 
 def new_web_code() -> str:
-    words = [secrets.choice(_CODE_WORDS) for _ in range(2)]
-    return f"{words[0]}-{words[1]}-{secrets.randbelow(10_000):04d}"
+    """60 random bits; always with a digit, so that a code typed into the chat is recognised and masked."""
+    while True:
+        chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_CHARS))
+        if any(c.isdigit() for c in chars):
+            return "-".join(chars[i:i + CODE_GROUP_CHARS] for i in range(0, len(chars), CODE_GROUP_CHARS))
 
 
 def needs_rehash(stored_hash: str) -> bool:
@@ -66,3 +87,54 @@ def needs_rehash(stored_hash: str) -> bool:
 
 def pin_needs_rehash(stored_hash: str) -> bool:
     return _pin_hasher.check_needs_rehash(stored_hash)
+
+
+def _event_without_secrets(event: dict) -> dict:
+    """A Rasa tracker event with any PIN or access code masked, and the PIN slot emptied."""
+    from bot.verification import mask_pins
+
+    if event.get("event") == "user":
+        event = {**event, "text": mask_pins(event.get("text") or "", pin_awaited=True)}
+        if isinstance(event.get("parse_data"), dict):
+            parse_data = dict(event["parse_data"])
+            parse_data["text"] = mask_pins(parse_data.get("text") or "", pin_awaited=True)
+            parse_data["entities"] = [{**e, "value": mask_pins(str(e.get("value")), pin_awaited=True)}
+                                      for e in parse_data.get("entities") or [] if isinstance(e, dict)]
+            event["parse_data"] = parse_data
+    elif event.get("event") == "slot" and event.get("name") == "pin" and event.get("value") is not None:
+        event = {**event, "value": None}
+    return event
+
+
+def purge_tracker_secrets(url: str) -> int:
+    """Rewrites the events in Rasa's SQL tracker store so that no PIN or access code is left in them (they
+    were kept in clear before the Flask layer checked PINs itself). Returns how many events changed."""
+    import json
+
+    from sqlalchemy import MetaData, Table, create_engine, select, update
+    from sqlalchemy.exc import NoSuchTableError
+
+    engine = create_engine(url, future=True)
+    try:
+        events = Table("events", MetaData(), autoload_with=engine)
+    except NoSuchTableError:
+        return 0
+    changed = 0
+    with engine.begin() as connection:
+        rows = connection.execute(select(events.c.id, events.c.data).where(events.c.type_name.in_(("user", "slot"))))
+        for row_id, data in rows.all():
+            try:
+                event = json.loads(data or "{}")
+            except ValueError:
+                continue
+            cleaned = _event_without_secrets(event)
+            if cleaned != event:
+                connection.execute(update(events).where(events.c.id == row_id).values(data=json.dumps(cleaned)))
+                changed += 1
+    engine.dispose()
+    return changed
+
+
+def new_password() -> str:
+    """A generated first password for a staff account (about 120 bits), changed at first sign-in."""
+    return secrets.token_urlsafe(15)

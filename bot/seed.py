@@ -5,9 +5,11 @@ same file twice changes nothing and staff edits are never undone.
 """
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from sqlalchemy import func, select
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Contact, Professional, Review, ReviewContact, StaffUser
 from bot.security import code_digest, hash_pin, hash_secret
+from bot.settings import Settings
 
 
 def _as_date(value) -> date | None:
@@ -27,6 +30,29 @@ def _as_datetime(value) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
+
+
+def is_local(url: str) -> bool:
+    """Whether a PUBLIC_URL points at this machine only (loopback), so nobody else can reach the app."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def demo_refusal(settings: Settings) -> str | None:
+    """Why the demo data (with its published staff passwords) may not be loaded here, or None if it may:
+    on a local instance, or when HARBOUR_DEMO=1 forces it; never with HARBOUR_DEMO=0."""
+    if settings.demo == "0":
+        return "HARBOUR_DEMO=0"
+    if settings.demo == "1" or is_local(settings.public_url):
+        return None
+    return (f"PUBLIC_URL ({settings.public_url}) is not on this machine, and the demo's staff passwords are "
+            "published. Create the first admin with: python -m bot create-staff USER NAME --role admin "
+            "(or set HARBOUR_DEMO=1 to load the demo anyway)")
 
 
 def is_empty(session: Session) -> bool:

@@ -91,6 +91,18 @@ class Settings:
     retention_days_unlinked: int = 90
     audit_retention_months: int = 72
     retention_every_hours: int = 24
+    # Security (README, "Security model"). A verified conversation stays verified while the family keeps
+    # writing, ending after this long idle; contact details and meeting places need a PIN this recent.
+    verification_idle_minutes: int = 30
+    web_code_days: int = 30  # how long a new web access code works
+    code_key: str = ""  # keys the web access code digests (not the Flask SECRET_KEY)
+    # Shared secret between the Flask app and Rasa's channels, and between Rasa and the action server.
+    internal_token: str = ""
+    trusted_proxies: int = 0  # how many proxies in front of the app set X-Forwarded-For/-Proto/-Host
+    demo: str = ""  # HARBOUR_DEMO: "1" loads the demo on a public URL too; "0" never loads it
+    # Anonymous chat messages per address (and per conversation) a minute before the bot stops answering
+    # (the safety check still runs on every one).
+    chat_messages_per_minute: int = 20
 
     @property
     def twilio_configured(self) -> bool:
@@ -110,7 +122,10 @@ class Settings:
 
 def _instance_dir() -> Path:
     path = Path(os.environ.get("HARBOUR_INSTANCE_DIR") or REPO_ROOT / "instance").resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Databases, secrets and the spool live here: only the account that runs Harbour may look inside.
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
 
 
@@ -182,6 +197,13 @@ def load_settings() -> Settings:
         retention_days_unlinked=_int_env("HARBOUR_RETENTION_DAYS_UNLINKED", 90),
         audit_retention_months=_int_env("HARBOUR_AUDIT_RETENTION_MONTHS", 72),
         retention_every_hours=_int_env("HARBOUR_RETENTION_EVERY_HOURS", 24),
+        verification_idle_minutes=_int_env("HARBOUR_VERIFICATION_IDLE_MINUTES", 30),
+        web_code_days=_int_env("HARBOUR_WEB_CODE_DAYS", 30),
+        code_key=_secret(instance_dir, "HARBOUR_CODE_KEY", "code_key"),
+        internal_token=_secret(instance_dir, "HARBOUR_INTERNAL_TOKEN", "internal_token"),
+        trusted_proxies=_int_env("TRUSTED_PROXIES", 0),
+        demo=os.environ.get("HARBOUR_DEMO", ""),
+        chat_messages_per_minute=_int_env("HARBOUR_CHAT_MESSAGES_PER_MINUTE", 20),
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bot.settings import REPO_ROOT
+from bot.settings import REPO_ROOT, _secret
 
 VENV_BIN = Path(sys.executable).parent
 MODELS_DIR = Path(os.environ.get("HARBOUR_MODELS_DIR") or REPO_ROOT / "models")
@@ -103,6 +103,8 @@ def service_env(ports: Ports, instance_dir: Path, base: dict | None = None) -> d
     env.setdefault("LOCK_STORE_PORT", "6379")
     env.setdefault("LOCK_STORE_PREFIX", "harbour")
     env.setdefault("SANIC_HOST", "127.0.0.1")  # the action server listens on loopback only
+    # The shared secret between the Flask app, Rasa's channels and the action server (endpoints.yml sends it).
+    env.setdefault("HARBOUR_INTERNAL_TOKEN", _secret(instance_dir, "HARBOUR_INTERNAL_TOKEN", "internal_token"))
     env.setdefault("PORT", str(ports.web))
     return env
 
@@ -122,7 +124,9 @@ def commands(ports: Ports, model: Path, env: dict) -> dict[str, list[str]]:
     }
     return {
         **rasa,
-        "action server": [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(ports.actions)],
+        # rasa_sdk's server, refusing any call without the internal token (bot/action_server.py).
+        "action server": [str(VENV_BIN / "python"), "-m", "bot.action_server", "--actions", "actions",
+                          "--port", str(ports.actions)],
         "web app": [
             str(VENV_BIN / "waitress-serve"), "--host", env.get("HOST", "127.0.0.1"), "--port", env["PORT"],
             "--threads", env.get("WEB_THREADS", "16"), "--call", "webhook:create_app",
@@ -237,19 +241,61 @@ class Stack:
             log.close()
 
 
-def _welcome(ports: Ports) -> str:
+def simulator_command(ports: Ports, instance_dir: Path) -> str:
+    """The simulator for this running copy: it must post to its port and sign with its instance's token."""
+    settings = [f"PORT={ports.web}"] if ports.web != Ports.web else []
+    if instance_dir.resolve() != (REPO_ROOT / "instance").resolve():
+        settings.append(f"HARBOUR_INSTANCE_DIR={instance_dir}")
+    return " ".join([*settings, ".venv/bin/python -m webhook.simulate"])
+
+
+def _welcome(ports: Ports, demo: bool, instance_dir: Path) -> str:
     web = f"http://127.0.0.1:{ports.web}"
+    if not demo:
+        return (
+            "\nHarbour is running. Press Ctrl-C to stop.\n"
+            f"  Website chat:   {web}/\n"
+            f"  Staff console:  {web}/staff\n"
+            f"  Health:         {web}/healthz\n"
+        )
     return (
         "\nHarbour is running. Press Ctrl-C to stop.\n"
         f"  Website chat:   {web}/   (demo web access code: MOOR-LARK-7261)\n"
         f"  Staff console:  {web}/staff   (demo.reviewer / demo-only-change-me)\n"
-        f"  SMS simulator:  .venv/bin/python -m webhook.simulate +447700900123   (demo PIN 4821)\n"
+        f"  SMS simulator:  {simulator_command(ports, instance_dir)} +447700900123   (demo PIN 4821)\n"
         f"  Health:         {web}/healthz\n"
     )
 
 
-def run() -> int:
+def demo_report() -> tuple[bool, str]:
+    """Prepares the database and says what happened to the demo data: (demo accounts present, message)."""
+    import yaml
+    from sqlalchemy import select
+
+    from bot.db import session_scope
+    from bot.models import StaffUser
     from bot.schema import prepare
+    from bot.seed import demo_refusal, is_local
+    from bot.settings import DEMO_SEED_FILE, get_settings
+
+    settings = get_settings()
+    loaded = prepare()
+    demo_users = [item["username"] for item in yaml.safe_load(DEMO_SEED_FILE.read_text()).get("staff", [])]
+    with session_scope() as session:
+        present = bool(session.scalars(select(StaffUser.id).where(StaffUser.username.in_(demo_users))).first())
+        any_staff = bool(session.scalars(select(StaffUser.id)).first())
+    if loaded:
+        return True, "Demo data loaded."
+    if present and not is_local(settings.public_url):
+        return True, (f"WARNING: the demo staff accounts ({', '.join(demo_users)}), whose passwords are "
+                      f"published, exist on a public install ({settings.public_url}). Remove them.")
+    refusal = demo_refusal(settings)
+    if refusal and not any_staff:
+        return False, f"Database ready. Demo data not loaded: {refusal}."
+    return present, "Database ready."
+
+
+def run() -> int:
     from bot.settings import get_settings
 
     model = ensure_model()
@@ -258,7 +304,8 @@ def run() -> int:
     require_shared_lock_store(ports.rasa_replicas)
     settings = get_settings()
     os.environ["HARBOUR_INSTANCE_DIR"] = str(settings.instance_dir)
-    print("Demo data loaded." if prepare() else "Database ready.", flush=True)
+    demo, report = demo_report()
+    print(report, flush=True)
     stack = Stack(ports, settings.instance_dir)
 
     def _stop(signum, _frame):
@@ -268,7 +315,7 @@ def run() -> int:
     try:
         stack.start(model)
         stack.wait_until_ready()
-        print(_welcome(ports), flush=True)
+        print(_welcome(ports, demo, settings.instance_dir), flush=True)
         while (dead := stack.stopped()) is None:
             time.sleep(0.5)
         print(f"\nThe {dead[0]} stopped (exit code {dead[1]}); stopping the others.", file=sys.stderr, flush=True)
@@ -288,10 +335,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.stack")
     parser.add_argument("command", choices=("run", "train"))
     args = parser.parse_args()
-    if args.command == "train":
-        print(ensure_model())
-    else:
-        sys.exit(run())
+    try:
+        if args.command == "train":
+            print(ensure_model())
+        else:
+            sys.exit(run())
+    except KeyboardInterrupt:  # Ctrl-C while training or starting: no traceback, nothing left running
+        print("\nStopped.", flush=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

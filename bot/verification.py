@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from bot.db import insert_if_absent
 from bot.models import Contact, Conversation, Message, ReviewContact, utcnow
-from bot.security import code_digest, hash_pin, pin_needs_rehash, verify_secret
+from bot.security import (
+    code_digest,
+    hash_pin,
+    legacy_code_digest,
+    new_pin,
+    new_web_code,
+    pin_needs_rehash,
+    verify_secret,
+)
 from bot.settings import get_settings
 
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -24,6 +32,19 @@ PIN_IN_TEXT = re.compile(r"(?<!\d)(\d[\s-]?\d[\s-]?\d[\s-]?\d)(?!\d)")
 PIN_MASK = "****"
 PIN_WORD = re.compile(r"\b(pin|code|number)\b", re.IGNORECASE)
 PIN_REPLY_MAX_CHARS = 40
+# A web access code typed anywhere: today's three groups of four (with a digit), or the older two words
+# and four digits ("MOOR-LARK-7261").
+_LEGACY_CODE_WORDS = "|".join((
+    "MOOR", "LARK", "TAMAR", "FERN", "HOE", "TOR", "WREN", "DART", "OAK", "ROSE", "BAY", "COVE", "REEF", "GULL",
+    "DOVE", "ASH", "ELM", "HAWK", "KITE", "PIER", "SAND", "TIDE", "WAVE", "HILL", "MIST", "RAIN", "STAR", "SUN",
+    "VALE", "WOOD"))
+WEB_CODE_IN_TEXT = re.compile(
+    r"(?<![A-Za-z0-9])(?=[A-Za-z\s-]*\d)[A-Za-z0-9]{4}[\s-]?[A-Za-z0-9]{4}[\s-]?[A-Za-z0-9]{4}(?![A-Za-z0-9])"
+    rf"|(?<![A-Za-z])(?:{_LEGACY_CODE_WORDS})[\s-]*(?:{_LEGACY_CODE_WORDS})[\s-]*\d{{4}}(?!\d)", re.IGNORECASE)
+CODE_MASK = "[code]"
+# The look-ups that give contact details or meeting places: they need a recent PIN, not only a verified
+# conversation (someone else may hold the phone now).
+FRESH_PIN_LOOKUPS = frozenset({"trusted_professional", "lead_reviewer", "next_meeting"})
 
 
 class Identity(enum.Enum):
@@ -63,14 +84,16 @@ def extract_pin(text: str) -> str | None:
     return re.sub(r"\D", "", found[0])
 
 
-def mask_pins(text: str) -> str:
-    """What we store of a family message that may hold a PIN.
+def mask_pins(text: str, pin_awaited: bool = False) -> str:
+    """What we keep (and what Rasa is sent) of a family message that may hold a PIN or an access code.
 
-    A PIN comes alone or nearly so ("4821", "its 4821"), or named ("my pin is 4821");
-    a year in a longer sentence ("he died in 2024, why...") is left for staff to read.
+    A PIN comes alone or nearly so ("4821", "its 4821"), or named ("my pin is 4821"); while a PIN is
+    awaited, anything the PIN extractor could read is masked ("here it is 4821 thanks"). Otherwise a
+    year in a longer sentence ("he died in 2024, why...") is left for staff to read. Whatever looks like
+    a web access code is always masked.
     """
-    text = text or ""
-    if len(text.strip()) <= PIN_REPLY_MAX_CHARS or PIN_WORD.search(text):
+    text = WEB_CODE_IN_TEXT.sub(CODE_MASK, text or "")
+    if pin_awaited or len(text.strip()) <= PIN_REPLY_MAX_CHARS or PIN_WORD.search(text):
         return PIN_IN_TEXT.sub(PIN_MASK, text)
     return text
 
@@ -89,10 +112,20 @@ def contact_for_phone(session: Session, phone: str) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.phone == phone))
 
 
-def identity(session: Session, conversation: Conversation, now: datetime | None = None) -> Identity:
+def _pin_is_recent(conversation: Conversation, now: datetime) -> bool:
+    window = timedelta(minutes=get_settings().verification_idle_minutes)
+    return bool(conversation.verified_at and now - conversation.verified_at <= window)
+
+
+def identity(session: Session, conversation: Conversation, now: datetime | None = None,
+             fresh: bool = False) -> Identity:
+    """Who is asking. `fresh`: for contact details and meeting places by SMS, the PIN must also be recent
+    (whoever holds the phone now may not be the family); a verified number whose PIN is older is asked
+    for it again. A website conversation ends instead when it goes idle, and each sign-in starts a new one."""
     now = now or utcnow()
     if conversation.contact_id and conversation.verified_until and conversation.verified_until > now:
-        return Identity.VERIFIED
+        if not fresh or conversation.channel != "sms" or _pin_is_recent(conversation, now):
+            return Identity.VERIFIED
     if conversation.channel != "sms":
         return Identity.UNKNOWN
     contact = contact_for_phone(session, conversation.sender_id)
@@ -108,9 +141,51 @@ def _verify(conversation: Conversation, contact: Contact, now: datetime) -> None
     if conversation.contact_id != contact.id:
         conversation.review_id = None  # a choice made by someone else does not carry over
     conversation.contact_id = contact.id
-    conversation.verified_until = now + timedelta(hours=settings.verification_hours)
+    conversation.verified_at = now
+    conversation.verified_until = now + timedelta(minutes=settings.verification_idle_minutes)
     conversation.pin_failures = 0
+    conversation.lock_count = 0
     conversation.locked_until = None
+
+
+def keep_verified(conversation: Conversation, now: datetime | None = None) -> None:
+    """A family message keeps a verified conversation verified for another idle window, never longer
+    than HARBOUR_VERIFICATION_HOURS after the PIN or code was given."""
+    settings, now = get_settings(), now or utcnow()
+    if not (conversation.verified_until and conversation.verified_until > now and conversation.verified_at):
+        return
+    conversation.verified_until = min(now + timedelta(minutes=settings.verification_idle_minutes),
+                                      conversation.verified_at + timedelta(hours=settings.verification_hours))
+
+
+def end_verification(session: Session, conversation: Conversation, note: str) -> None:
+    """Nothing personal is said in this conversation again until the PIN or a code is given anew."""
+    if conversation.verified_until is None:
+        return
+    conversation.verified_until = conversation.verified_at = None
+    conversation.review_id = None
+    _system_note(session, conversation, note)
+
+
+def end_verified_conversations(session: Session, contact: Contact, note: str) -> int:
+    """Ends every verified conversation of this contact (a new PIN or code, or access revoked)."""
+    rows = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id,
+                                                      Conversation.verified_until.is_not(None))).all()
+    if contact.phone:  # a number that was verified before it was linked to this contact
+        rows += session.scalars(select(Conversation).where(Conversation.sender_id == contact.phone,
+                                                           Conversation.verified_until.is_not(None))).all()
+    ended = {row.id: row for row in rows}
+    for conversation in ended.values():
+        end_verification(session, conversation, note)
+    return len(ended)
+
+
+def lock_minutes(conversation: Conversation, now: datetime | None = None) -> int:
+    """How long verification stays locked, in whole minutes (at least 1 while it is locked)."""
+    now = now or utcnow()
+    if not conversation.locked_until or conversation.locked_until <= now:
+        return get_settings().pin_lock_minutes
+    return max(1, -(-int((conversation.locked_until - now).total_seconds()) // 60))
 
 
 def _system_note(session: Session, conversation: Conversation, text: str) -> None:
@@ -129,11 +204,16 @@ def _record_failure(session: Session, conversation: Conversation, now: datetime,
     if tries_left > 0:
         return PinResult(PinOutcome.WRONG, tries_left)
     conversation.pin_failures = 0
-    conversation.locked_until = now + timedelta(minutes=settings.pin_lock_minutes)
+    # Each lock-out lasts twice as long as the one before (until a right PIN), so guessing all 10,000
+    # PINs takes years, not weeks; staff see each one.
+    minutes = settings.pin_lock_minutes * 2 ** min(conversation.lock_count or 0, 10)
+    conversation.lock_count = (conversation.lock_count or 0) + 1
+    conversation.locked_until = now + timedelta(minutes=minutes)
     _system_note(
         session,
         conversation,
-        f"Verification locked for {settings.pin_lock_minutes} minutes after {settings.pin_max_attempts} wrong {what}s.",
+        f"Verification locked for {minutes} minutes after {settings.pin_max_attempts} wrong {what}s"
+        f" (lock-out {conversation.lock_count}).",
     )
     return PinResult(PinOutcome.LOCKED)
 
@@ -155,17 +235,64 @@ def check_pin(session: Session, conversation: Conversation, typed: str, now: dat
     return _record_failure(session, conversation, now, "PIN")
 
 
-def sign_in_with_code(session: Session, conversation: Conversation, code: str, now: datetime | None = None) -> PinResult:
-    """Signs a website conversation in with a staff-issued access code."""
+def contact_for_code(session: Session, code: str, now: datetime | None = None) -> Contact | None:
+    """The contact whose unexpired web access code this is. A code keyed the old way (with SECRET_KEY)
+    is re-keyed on first use."""
+    now = now or utcnow()
+    contact = session.scalar(select(Contact).where(Contact.web_code_digest == code_digest(code)))
+    if contact is None:
+        contact = session.scalar(select(Contact).where(Contact.web_code_digest == legacy_code_digest(code)))
+        if contact is not None:
+            contact.web_code_digest = code_digest(code)
+    if contact is not None and contact.web_code_expires_at and contact.web_code_expires_at <= now:
+        return None
+    return contact
+
+
+def sign_in_with_code(session: Session, conversation: Conversation, code: str, now: datetime | None = None,
+                      into: Conversation | None = None) -> PinResult:
+    """Signs in with a staff-issued access code. `conversation` is where the attempt was made (wrong codes
+    count there); `into`, if given, is the conversation that is signed in: the website starts a new one."""
     now = now or utcnow()
     if _is_locked(conversation, now):
         return PinResult(PinOutcome.LOCKED)
-    contact = session.scalar(select(Contact).where(Contact.web_code_digest == code_digest(code)))
+    contact = contact_for_code(session, code, now)
     if contact is None:
         return _record_failure(session, conversation, now, "access code")
-    _verify(conversation, contact, now)
-    _system_note(session, conversation, "Signed in with a web access code.")
+    target = into or conversation
+    _verify(target, contact, now)
+    conversation.pin_failures = 0
+    _system_note(session, target, "Signed in with a web access code.")
     return PinResult(PinOutcome.VERIFIED)
+
+
+def issue_pin(session: Session, contact: Contact) -> str:
+    """A new PIN for this contact (returned once, stored hashed). Whoever was verified with the old one
+    is not any more, and a held or locked number is unlocked."""
+    pin = new_pin()
+    contact.pin_hash = hash_pin(pin)
+    end_verified_conversations(session, contact, "Verification ended: a new PIN was issued.")
+    if contact.phone:
+        for conversation in session.scalars(select(Conversation).where(Conversation.sender_id == contact.phone)):
+            conversation.locked_until, conversation.lock_count, conversation.pin_failures = None, 0, 0
+    return pin
+
+
+def issue_web_code(session: Session, contact: Contact, now: datetime | None = None) -> str:
+    """A new web access code (returned once, stored as a keyed digest) that works for HARBOUR_WEB_CODE_DAYS.
+    Every conversation signed in with the old one ends."""
+    code = new_web_code()
+    contact.web_code_digest = code_digest(code)
+    contact.web_code_expires_at = (now or utcnow()) + timedelta(days=get_settings().web_code_days)
+    end_verified_conversations(session, contact, "Verification ended: a new web access code was issued.")
+    return code
+
+
+def revoke_access(session: Session, contact: Contact) -> int:
+    """Staff's "Revoke access": the PIN and code stop working and every verified conversation ends."""
+    contact.pin_hash = None
+    contact.web_code_digest = contact.web_code_expires_at = None
+    return end_verified_conversations(session, contact, "Verification ended: staff revoked this contact's access.")
 
 
 def memberships(session: Session, conversation: Conversation) -> list[ReviewContact]:

@@ -28,9 +28,12 @@ os.environ.update(
     PUBLIC_URL=f"http://127.0.0.1:{PORTS['web']}",
     # The tests chase unclaimed crises themselves (bot.escalations), not on a background timer.
     HARBOUR_CHASE_EVERY_SECONDS="0",
+    # Every test talks from 127.0.0.1: the chat's per-address limit is tested on its own (tests/webhook/test_security.py).
+    HARBOUR_CHAT_MESSAGES_PER_MINUTE="10000",
 )
 for name in ("DATABASE_URL", "TRACKER_STORE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_FROM_NUMBER",
-             "SECRET_KEY", "ONCALL_NUMBERS"):
+             "SECRET_KEY", "ONCALL_NUMBERS", "HARBOUR_CODE_KEY", "HARBOUR_INTERNAL_TOKEN", "HARBOUR_DEMO",
+             "TRUSTED_PROXIES"):
     os.environ.pop(name, None)
 
 from tests import backends  # noqa: E402
@@ -77,6 +80,13 @@ def web_url(stack) -> str:
     return f"http://127.0.0.1:{PORTS['web']}"
 
 
+def internal_headers() -> dict:
+    """What the Flask app sends Rasa's channels (and Rasa the action server): the internal token."""
+    from bot.action_server import INTERNAL_TOKEN_HEADER
+
+    return {INTERNAL_TOKEN_HEADER: get_settings().internal_token}
+
+
 class RasaChannel:
     """Talks straight to a Rasa input channel, as the Flask layer does."""
 
@@ -84,7 +94,7 @@ class RasaChannel:
         self.url = f"http://127.0.0.1:{PORTS['rasa']}/webhooks/{channel}/webhook"
 
     def say(self, sender: str, text: str) -> str:
-        reply = requests.post(self.url, json={"sender": sender, "message": text}, timeout=30)
+        reply = requests.post(self.url, json={"sender": sender, "message": text}, headers=internal_headers(), timeout=30)
         reply.raise_for_status()
         return "\n".join(m["text"] for m in reply.json() if m.get("text"))
 
@@ -117,7 +127,8 @@ def forget_conversation(sender: str) -> None:
     """Starts a demo sender afresh: no verification, no messages, and a restarted Rasa tracker."""
     forget_conversation_rows(sender)
     requests.post(
-        f"http://127.0.0.1:{PORTS['rasa']}/webhooks/sms/webhook", json={"sender": sender, "message": "/restart"}, timeout=30
+        f"http://127.0.0.1:{PORTS['rasa']}/webhooks/sms/webhook", json={"sender": sender, "message": "/restart"},
+        headers=internal_headers(), timeout=30,
     )
 
 

@@ -41,7 +41,8 @@ def sms_texts():
             if variant.get("channel") in (None, "sms"):
                 yield name, variant["text"]
     for name, variants in replies().items():
-        yield f"replies.yml:{name}", variants.get("sms") or variants["text"]
+        if "sms" in variants or "text" in variants:  # web-only texts (the chat's own) never go by SMS
+            yield f"replies.yml:{name}", variants.get("sms") or variants["text"]
 
 
 def test_the_contract_is_read():
@@ -86,6 +87,9 @@ def test_partnership_details_are_never_written_into_responses():
 # importing, and then warns about its own duplicate; leaving `faq` out of the domain
 # makes the stories invalid instead. No other warning is tolerated.
 KNOWN_RASA_WARNING = "The following duplicated intents have been found across multiple domain files: faq"
+# Intents only the Flask layer sends ("/pin_checked": it has checked a PIN, so that Rasa never sees the digits):
+# nobody types them, so they have no training examples by design.
+TRIGGER_ONLY_WARNINGS = ["The intent 'pin_checked' is listed in the domain file, but is not found in the NLU training data."]
 
 
 def test_rasa_data_validate_finds_no_errors_or_warnings():
@@ -97,5 +101,6 @@ def test_rasa_data_validate_finds_no_errors_or_warnings():
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     warnings = [line for line in output.splitlines() if "UserWarning" in line or " WARNING " in line or "ERROR" in line]
-    unexpected = [line for line in warnings if KNOWN_RASA_WARNING not in line]
+    unexpected = [line for line in warnings
+                  if KNOWN_RASA_WARNING not in line and not any(known in line for known in TRIGGER_ONLY_WARNINGS)]
     assert not unexpected, "\n".join(unexpected)

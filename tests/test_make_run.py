@@ -45,8 +45,19 @@ def _listening(port: int) -> bool:
 def test_make_run_starts_everything_and_a_sigterm_to_the_group_stops_it(make_run):
     process, ports, lines = make_run
     assert any("Harbour is running" in line for line in lines), "".join(lines[-30:])
-    assert any(f":{ports['PORT']}/staff" in line for line in lines + [process.stdout.readline() for _ in range(5)])
+    assert any("Demo data loaded." in line for line in lines)  # a fresh local instance still starts with the demo
+    welcome = lines + [process.stdout.readline() for _ in range(5)]
+    assert any(f":{ports['PORT']}/staff" in line for line in welcome)
     assert requests.get(f"http://127.0.0.1:{ports['PORT']}/healthz", timeout=10).status_code == 200
+
+    # The simulator command it prints works as printed, for this copy's port and instance directory.
+    command = next(line for line in welcome if "SMS simulator:" in line).split("SMS simulator:")[1].split("(")[0].split()
+    settings = dict(word.split("=", 1) for word in command if "=" in word)
+    simulated = subprocess.run(command[len(settings):], cwd=REPO_ROOT, input="what is a review\n", text=True,
+                               capture_output=True, timeout=120,
+                               env={**{k: v for k, v in os.environ.items() if k not in ("PORT", "HARBOUR_INSTANCE_DIR",
+                                                                                         "PUBLIC_URL")}, **settings})
+    assert "review" in simulated.stdout.lower() and simulated.returncode == 0, simulated.stdout + simulated.stderr
 
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=60)
@@ -57,7 +68,7 @@ def test_make_run_starts_everything_and_a_sigterm_to_the_group_stops_it(make_run
 def test_when_one_process_dies_the_others_stop_with_a_clear_message(make_run):
     process, ports, lines = make_run
     assert any("Harbour is running" in line for line in lines), "".join(lines[-30:])
-    subprocess.run(["pkill", "-KILL", "-f", f"run actions --actions actions --port {ports['ACTION_PORT']}( |$)"],
+    subprocess.run(["pkill", "-KILL", "-f", f"bot.action_server --actions actions --port {ports['ACTION_PORT']}( |$)"],
                    check=True)
     assert process.wait(timeout=60) != 0
     rest = process.stdout.read()

@@ -3,11 +3,18 @@
 A visitor's conversation id lives in the signed session cookie, so the chat
 survives a reload; staff replies reach the page through polling /chat/messages.
 Signing out, or leaving the site quickly, drops that id: the device keeps nothing.
+
+Signing in starts a new conversation with a new id (nothing from before, on this
+device or anyone else's, is ever bound to the family); the cookie lasts no longer
+than the verification's idle window, and once a signed-in conversation is no
+longer verified the browser is given a fresh, anonymous one: its transcript,
+with the personal answers in it, is not served again.
 """
 from __future__ import annotations
 
 import re
 import secrets
+from datetime import timedelta
 from functools import lru_cache
 
 import yaml
@@ -16,15 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import session_scope
-from bot.escalations import BOT, escalate, handover_state, when_staff_will_reply
+from bot.escalations import BOT, escalate, handover_state, open_escalation, when_staff_will_reply
 from bot.models import Conversation, Message, utcnow
 from bot.office_hours import local_now
 from bot.replies import render
 from bot.settings import REPO_ROOT, get_settings
-from bot.verification import Identity, PinOutcome, get_conversation, identity, sign_in_with_code
+from bot.verification import Identity, PinOutcome, get_conversation, identity, lock_minutes, sign_in_with_code
 from webhook import spool
 from webhook.inbound import handle_if_unsafe, handle_message
-from webhook.throttle import record_failure, too_many_failures
+from webhook.throttle import give_back, record_failure, sign_in_allowed, take
 
 bp = Blueprint("chat", __name__)
 # System notes and private notes are for staff; the family sees its own words, the bot's and staff's.
@@ -38,11 +45,38 @@ QUICK_EXIT_URL = "https://www.bbc.co.uk/weather"
 _UK_NUMBER = re.compile(r"(?<![\w+])(?:\+44 ?|0)\d{2,5}(?:[ -]?\d{3,4}){1,2}(?![\w])")
 
 
+def _new_chat_id() -> str:
+    session["chat_id"] = "web-" + secrets.token_urlsafe(18)
+    session.permanent = True  # PERMANENT_SESSION_LIFETIME: the verification's idle window
+    return session["chat_id"]
+
+
 def _sender_id(create: bool = True) -> str | None:
     if "chat_id" not in session and create:
-        session["chat_id"] = "web-" + secrets.token_urlsafe(18)
-        session.permanent = True
+        return _new_chat_id()
     return session.get("chat_id")
+
+
+def _lapsed() -> bool:
+    """Whether this browser's conversation was signed in and no longer is (idle, signed out elsewhere, a new
+    code issued, access revoked). Its transcript holds personal answers: the browser is given up on it."""
+    sender_id = session.get("chat_id")
+    if sender_id is None:
+        return False
+    with session_scope() as db:
+        conversation = db.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
+        lapsed = bool(conversation and conversation.contact_id and identity(db, conversation) is not Identity.VERIFIED)
+    if lapsed:
+        session.pop("chat_id", None)
+    return lapsed
+
+
+@bp.after_request
+def never_cache(response):
+    # Transcripts and personal answers must not linger in a shared computer's browser cache.
+    if request.path.startswith("/chat"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @lru_cache(maxsize=1)
@@ -113,7 +147,10 @@ def _handover(db, conversation: Conversation) -> dict | None:
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # thousands of nested brackets: nobody's message
+        abort(400, description="Send a JSON object.")
     if not isinstance(body, dict):
         abort(400, description="Send a JSON object.")
     return body
@@ -133,10 +170,13 @@ def page():
 @bp.get("/chat/messages")
 def messages():
     """The transcript after message `after` (0 for all): the page polls this for staff replies."""
-    sender_id = _sender_id(create=False)
     after = request.args.get("after", "0")
     if not after.isdigit() or len(after) > 18:  # beyond that it is no message number, and overflows SQL
         abort(400, description="'after' must be a message number.")
+    if _lapsed():
+        notice = render("signed_out_idle", "web", minutes=get_settings().verification_idle_minutes)
+        return jsonify(messages=[], last_id=0, signed_in=False, handover=None, signed_out=notice)
+    sender_id = _sender_id(create=False)
     if sender_id is None:
         return jsonify(messages=[], last_id=int(after), signed_in=False, handover=None)
     with session_scope() as db:
@@ -157,6 +197,13 @@ def send():
     text = _json_body().get("text")
     if not isinstance(text, str) or not text.strip():
         abort(400, description=render("message_empty", "web"))
+    _lapsed()  # a message after verification lapsed starts a fresh conversation
+    if not _within_chat_limits():
+        # Too many messages from here: the bot does not answer, but the safety check still reads each one.
+        turn = handle_if_unsafe("web", _sender_id(), text)
+        if turn is None:
+            return jsonify(error=render("chat_slow_down", "web")), 429
+        return jsonify(replies=[{"text": r.text, "buttons": r.buttons} for r in turn.replies])
     # An over-long message is still kept and checked for safety (MAX_CONTENT_LENGTH bounds the body).
     try:
         spool.replay()
@@ -165,6 +212,35 @@ def send():
     except SQLAlchemyError:
         replies = spool.keep("web", _sender_id(), text.strip(), None)
     return jsonify(replies=[{"text": r.text, "buttons": r.buttons} for r in replies])
+
+
+def _within_chat_limits() -> bool:
+    """Per address and per conversation, at most HARBOUR_CHAT_MESSAGES_PER_MINUTE messages a minute."""
+    limit, minute = get_settings().chat_messages_per_minute, timedelta(minutes=1)
+    per_address = take("chat_message", limit, minute)
+    per_conversation = take("chat_message", limit, minute, who=_sender_id())
+    return per_address and per_conversation
+
+
+def _start_signed_in_conversation(db, before: Conversation, code: str):
+    """Checks the code; if right, the family carries on in a new conversation under a new id. Staff see
+    where the conversation went, and a handover in progress follows it."""
+    new_id = "web-" + secrets.token_urlsafe(18)
+    signed_in = get_conversation(db, new_id)
+    result = sign_in_with_code(db, before, code, into=signed_in)
+    if result.outcome is not PinOutcome.VERIFIED:
+        db.delete(signed_in)
+        return result, None
+    db.add(Message(conversation_id=before.id, direction="in", author="system",
+                   text=f"The visitor signed in; the conversation carries on as conversation {signed_in.id}."))
+    db.add(Message(conversation_id=signed_in.id, direction="in", author="system",
+                   text=f"Signed in from conversation {before.id} (before sign-in)."))
+    handover = open_escalation(db, before)
+    if handover is not None:
+        escalate(db, signed_in, handover.reason, handover.category)
+    session["chat_id"] = new_id
+    session.permanent = True
+    return result, signed_in
 
 
 @bp.post("/chat/signin")
@@ -179,23 +255,28 @@ def sign_in():
     if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE_CHARS:
         abort(400, description="Please type the access code you were given.")
     settings = get_settings()
+    _lapsed()
+    if not sign_in_allowed("web_sign_in"):  # counted atomically per address, before the code is looked at
+        return jsonify(error=render("sign_in_locked", "web", minutes=settings.failure_window_minutes)), 429
     with session_scope() as db:
-        if too_many_failures(db, "web_sign_in_failed"):
-            return jsonify(error=render("sign_in_locked", "web", minutes=settings.failure_window_minutes)), 429
         conversation = get_conversation(db, _sender_id())
         was_locked = bool(conversation.locked_until and conversation.locked_until > utcnow())
-        result = sign_in_with_code(db, conversation, code.strip())
-        if result.outcome is PinOutcome.VERIFIED:
-            text = render("signed_in", "web", name=conversation.contact.name.split()[0])
-            db.add(Message(conversation_id=conversation.id, direction="out", author="bot", text=text))
-            return jsonify(signed_in=True, text=text)
+        result, signed_in = _start_signed_in_conversation(db, conversation, code.strip())
+        if signed_in is not None:
+            text = render("signed_in", "web", name=signed_in.contact.name.split()[0])
+            db.add(Message(conversation_id=signed_in.id, direction="out", author="bot", text=text))
+    if signed_in is not None:
+        give_back("web_sign_in")  # only failures count against the address
+        return jsonify(signed_in=True, text=text)
+    with session_scope() as db:
+        conversation = get_conversation(db, _sender_id())
         record_failure(db, "web_sign_in_failed", target=f"conversation {conversation.id}")
         if result.outcome is PinOutcome.WRONG:
             text = render("sign_in_wrong", "web", tries_left=result.tries_left)
             db.add(Message(conversation_id=conversation.id, direction="in", author="system",
                            text=f"Wrong web access code ({result.tries_left} tries left)."))
         else:
-            text = render("sign_in_locked", "web", minutes=settings.pin_lock_minutes)
+            text = render("sign_in_locked", "web", minutes=lock_minutes(conversation))
             if not was_locked:  # staff hear of a lock-out once, as for wrong PINs by SMS
                 escalate(db, conversation, "verification_locked")
     return jsonify(signed_in=False, error=text)

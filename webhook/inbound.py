@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,7 +44,7 @@ from bot.office_hours import local_now
 from bot.replies import render, replies
 from bot.settings import get_settings
 from bot.signposting import check_in, helpline_summary, helpline_values, signposting
-from bot.verification import get_conversation, mask_pins
+from bot.verification import check_pin, extract_pin, get_conversation, keep_verified, mask_pins
 from webhook import rasa_client
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ _SAFE_ANSWER = re.compile(r"^(?:(?:yes|yeah|yea|yep|yup|ya|yh|y|ok|okay|i think 
                           r"the kids are|the children are|everyone is|we|all|i|its)\s+)?"
                           r"(?:safe|ok|okay|fine|alright|all right|good)?(?:\W+(?:now|right now|for now|thanks|"
                           r"thank you|ta|x+|thx))*\W*$")
+# What Rasa is sent instead of a PIN: the Flask layer has checked it, and the action reads the outcome
+# from the database. Rasa never sees the digits.
+PIN_CHECKED = "/pin_checked"
 # The assistant's questions that a lone "cancel" answers (bot/replies.yml keys -> the form waiting).
 FORM_PROMPTS = {"pin_prompt": "pin", "pin_not_a_pin": "pin", "pin_wrong": "pin", "review_choice": "review_choice"}
 
@@ -128,8 +132,11 @@ def store_inbound(sender_id: str, text: str, twilio_sid: str | None = None,
             earlier = session.scalar(select(Message).where(Message.twilio_sid == twilio_sid))
             if earlier is not None:
                 return None, _stored_replies(session, earlier)
+        keep_verified(conversation)
+        pin_awaited = conversation.form_waiting == "pin"
         inbound = Message(
-            conversation_id=conversation.id, direction="in", author="family", text=mask_pins(text), twilio_sid=twilio_sid,
+            conversation_id=conversation.id, direction="in", author="family", text=mask_pins(text, pin_awaited),
+            twilio_sid=twilio_sid,
             safety_outcome=decision.outcome if decision else None, safety_category=decision.category if decision else None,
         )
         session.add(inbound)
@@ -174,11 +181,36 @@ def _assistant_unavailable(channel: str, sender_id: str, reason: str) -> list[Re
     return [Reply(render("holding_reply", channel))]
 
 
+def without_intent_prefix(text: str) -> str:
+    """The text with nothing Rasa could read as an intent of the writer's choosing ("/bot_challenge"):
+    leading slashes, spaces of any kind and invisible characters go, until none is left."""
+    start = 0
+    while start < len(text) and (text[start] == "/" or text[start].isspace()
+                                 or unicodedata.category(text[start]) in ("Cf", "Zs", "Cc")):
+        start += 1
+    return text[start:] or "?"
+
+
+def assistant_text(sender_id: str, text: str) -> str:
+    """What Rasa is sent for a family message: never a PIN or an access code.
+
+    While a PIN is awaited, one in the message is checked here and Rasa is told only that a PIN was
+    given (the form reads the outcome from the database); anything else the PIN extractor could read is
+    masked, as are access codes and (outside a PIN prompt) short messages' digits.
+    """
+    with session_scope() as session:
+        conversation = get_conversation(session, sender_id)
+        pin_awaited = conversation.form_waiting == "pin"
+        if pin_awaited and extract_pin(text) is not None:
+            check_pin(session, conversation, text)
+            return PIN_CHECKED
+    return without_intent_prefix(mask_pins(text, pin_awaited))
+
+
 def ask_assistant(channel: str, sender_id: str, text: str, intent: str | None = None) -> list[Reply]:
     """The assistant's answer. `intent` (never from the family's text) asks Rasa for that intent directly,
     for a lone keyword whose meaning is certain ("person", "cancel" while a form waits)."""
-    # A leading "/" would let anyone trigger an intent directly; it is never needed here.
-    message = f"/{intent}" if intent else (text.lstrip("/") or text)
+    message = f"/{intent}" if intent else assistant_text(sender_id, text)
     try:
         messages = rasa_client.send(channel, sender_id, message)
     except rasa_client.RasaUnavailable as error:

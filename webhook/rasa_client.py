@@ -10,6 +10,7 @@ import zlib
 
 import requests
 
+from bot.action_server import INTERNAL_TOKEN_HEADER
 from bot.settings import get_settings
 
 
@@ -31,6 +32,7 @@ def send(channel: str, sender_id: str, text: str) -> list[dict]:
             reply = requests.post(
                 f"{url}/webhooks/{channel}/webhook",
                 json={"sender": sender_id, "message": text},
+                headers={INTERNAL_TOKEN_HEADER: settings.internal_token},
                 timeout=settings.rasa_timeout_seconds,
             )
         except requests.ConnectionError:

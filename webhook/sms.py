@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import wraps
 
 from flask import Blueprint, Response, abort, request
@@ -39,6 +40,9 @@ START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
 # While the assistant waits for a PIN or a choice, a lone "cancel" means the form, not the messages.
 CANCEL_FORM_WORDS = {"CANCEL"}
+# Twilio's signature joins each key to its value with no separator, so a signed body can be re-split into
+# other keys and values: a MessageSid of exactly Twilio's form cannot be, and keeps replays out.
+MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-f]{32}")
 
 
 def twilio_signed(view):
@@ -113,7 +117,13 @@ def inbound():
     sender = form.get("From", "").strip()
     if not is_phone(sender):
         abort(400, description="'From' must be a phone number in E.164 form.")
-    sid = form.get("MessageSid") or form.get("SmsSid") or None
+    sid = form.get("MessageSid", "")
+    if not MESSAGE_SID.fullmatch(sid):
+        abort(400, description="'MessageSid' must be a Twilio message id.")
+    account = get_settings().twilio_account_sid
+    if account and form.get("AccountSid") != account:
+        logger.warning("Refused a message for another Twilio account.")
+        abort(403)
     text = readable_text(form.get("Body", ""))
     logger.info("SMS from %s.", mask_phone(sender))
     try:

@@ -3,7 +3,8 @@
 The safety decision needs no database, so it still runs: a crisis is answered at once
 with the signposting and who has been told (on-call staff, through Twilio directly
 when it is configured), a possible risk with the check-in; anything else gets the
-holding reply (never a 500 to Twilio). The message, its PINs masked, is appended to
+holding reply (never a 500 to Twilio). The message, with anything that could be a PIN or an access
+code masked, is appended to
 a file in the instance directory with the replies it got, and moved into the
 database, with the escalation it calls for, by the first request (or the web app's
 periodic job) that finds the database back.
@@ -56,7 +57,8 @@ def keep(channel: str, sender_id: str, text: str, twilio_sid: str | None) -> lis
         replies = [Reply(check_in(decision.category, channel), own_message=True), Reply(render("holding_reply", channel))]
     else:
         replies = [Reply(render("holding_reply", channel))]
-    entry = {"channel": channel, "sender": sender_id, "text": mask_pins(text), "sid": twilio_sid,
+    # Whether a PIN was awaited cannot be known without the database: anything that could be one is masked.
+    entry = {"channel": channel, "sender": sender_id, "text": mask_pins(text, pin_awaited=True), "sid": twilio_sid,
              "replies": [r.text for r in replies], "paged": paged}
     with _locked("a") as handle:
         handle.write(json.dumps(entry) + "\n")

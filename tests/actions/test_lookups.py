@@ -1,12 +1,13 @@
 """The personal look-ups, run with real Trackers against the demo data."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from actions.lookups import ActionLeadReviewer, ActionNextMeeting, ActionResumeLookup, ActionReviewStatus, ActionTrustedProfessional
 from bot.db import session_scope
-from bot.models import Contact, Review, ReviewContact
+from bot.models import Contact, Review, ReviewContact, utcnow
+from bot.verification import get_conversation
 from bot.settings import get_settings
 from bot.wording import stage_wording
 from tests.actions.conftest import CHRIS, DANA, LEE, SAM, make_tracker, run, verify
@@ -33,6 +34,19 @@ def test_a_known_number_is_asked_for_its_pin_first(action):
     assert {"event": "followup", "name": "pin_form"} in [{k: e.get(k) for k in ("event", "name")} for e in events]
     lookup = action.name().removeprefix("action_")
     assert any(e.get("event") == "slot" and e.get("name") == "pending_lookup" and e.get("value") == lookup for e in events)
+
+
+def test_a_pin_older_than_the_idle_window_is_asked_again_before_names_and_places_not_the_stage():
+    verify(SAM)
+    with session_scope() as session:  # Sam kept writing, but gave her PIN over an idle window ago
+        conversation = get_conversation(session, SAM)
+        conversation.verified_at = utcnow() - timedelta(minutes=get_settings().verification_idle_minutes + 1)
+    texts, _, _ = run(ActionReviewStatus(), make_tracker(SAM, "where is our review up to", "ask_review_status"))
+    assert stage_wording()["family_meetings"]["now"] in texts[0]
+    for action in (ActionNextMeeting(), ActionTrustedProfessional(), ActionLeadReviewer()):
+        texts, events, _ = run(action, make_tracker(SAM, "when do we meet", "ask_next_meeting"))
+        assert texts == [] and {"event": "followup", "name": "pin_form"} in [
+            {k: e.get(k) for k in ("event", "name")} for e in events]
 
 
 def test_verified_sam_hears_the_stage_and_the_expected_date():
@@ -102,7 +116,7 @@ def test_an_unverified_web_visitor_is_told_to_sign_in():
 
 def test_the_answer_asked_for_comes_after_verification():
     verify(LEE)
-    tracker = make_tracker(LEE, "1593", "provide_pin", slots={"pending_lookup": "lead_reviewer"})
+    tracker = make_tracker(LEE, "/pin_checked", "pin_checked", slots={"pending_lookup": "lead_reviewer"})
     texts, events, _ = run(ActionResumeLookup(), tracker)
     assert "Dr Alex Morgan" in texts[0]
     assert {"event": "slot", "name": "pending_lookup", "value": None} in [

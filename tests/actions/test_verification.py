@@ -1,18 +1,28 @@
-"""The PIN form with real Trackers: right, wrong, locked, and never keeping what was typed."""
+"""The PIN form with real Trackers: right, wrong, locked, and never keeping what was typed. The Flask layer
+checks the PIN (webhook/inbound.assistant_text); the form reads the outcome from the database."""
 import pytest
 
 from actions.verification import ValidatePinForm
 from bot.db import session_scope
 from bot.replies import render
 from bot.settings import get_settings
-from bot.verification import Identity, get_conversation, identity
+from bot.verification import Identity, check_pin, extract_pin, get_conversation, identity
+from webhook.inbound import PIN_CHECKED
 from tests.actions.conftest import SAM, load_domain, make_tracker, run
 
 pytestmark = pytest.mark.usefixtures("fresh_senders")
 
 
 def pin_turn(typed: str):
-    tracker = make_tracker(SAM, typed, "provide_pin", slots={"pin": typed, "pending_lookup": "review_status"},
+    """A reply while the PIN is awaited, as the Flask layer passes it on: a PIN is checked there and Rasa is
+    sent only /pin_checked; anything else arrives as typed (masked)."""
+    if extract_pin(typed) is not None:
+        with session_scope() as session:
+            check_pin(session, get_conversation(session, SAM), typed)
+        typed, intent = PIN_CHECKED, "pin_checked"
+    else:
+        intent = "out_of_scope"
+    tracker = make_tracker(SAM, typed, intent, slots={"pin": typed, "pending_lookup": "review_status"},
                            active_loop="pin_form", events_after=[{"event": "slot", "name": "pin", "value": typed}])
     return run(ValidatePinForm(), tracker, load_domain())
 

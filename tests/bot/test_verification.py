@@ -9,7 +9,8 @@ from bot.models import Contact, Message, utcnow
 from bot.security import hash_secret, pin_needs_rehash, verify_secret
 from bot.settings import get_settings
 from bot.verification import (
-    Identity, PinOutcome, check_pin, extract_pin, get_conversation, identity, mask_pins, sign_in_with_code,
+    Identity, PinOutcome, check_pin, extract_pin, get_conversation, identity, keep_verified, mask_pins,
+    sign_in_with_code,
 )
 from tests.conftest import forget_conversation_rows
 
@@ -50,14 +51,51 @@ def test_a_pin_hashed_under_older_settings_still_works_and_is_moved_to_the_curre
             contact.pin_hash = original_hash
 
 
-def test_verification_expires_after_the_configured_time(sam):
-    hours = get_settings().verification_hours
+def test_verification_lasts_while_the_family_keeps_writing_and_ends_after_the_idle_window(sam):
+    settings = get_settings()
+    idle = timedelta(minutes=settings.verification_idle_minutes)
     with session_scope() as session:
         conversation = get_conversation(session, sam)
         now = utcnow()
         check_pin(session, conversation, "4821", now)
-        assert identity(session, conversation, now + timedelta(hours=hours) - timedelta(minutes=1)) is Identity.VERIFIED
-        assert identity(session, conversation, now + timedelta(hours=hours, minutes=1)) is Identity.NEEDS_PIN
+        assert identity(session, conversation, now + idle - timedelta(minutes=1)) is Identity.VERIFIED
+        assert identity(session, conversation, now + idle + timedelta(minutes=1)) is Identity.NEEDS_PIN
+        # A message inside the window keeps it going, never past the absolute limit.
+        keep_verified(conversation, now + idle - timedelta(minutes=1))
+        assert identity(session, conversation, now + 2 * idle - timedelta(minutes=3)) is Identity.VERIFIED
+        cap = now + timedelta(hours=settings.verification_hours)
+        keep_verified(conversation, cap - timedelta(minutes=1))  # as if the family had written all day
+        assert conversation.verified_until <= cap
+
+
+def test_contact_details_and_meeting_places_need_a_pin_given_within_the_idle_window(sam):
+    idle = timedelta(minutes=get_settings().verification_idle_minutes)
+    with session_scope() as session:
+        conversation = get_conversation(session, sam)
+        now = utcnow()
+        check_pin(session, conversation, "4821", now)
+        later = now + idle + timedelta(minutes=5)
+        conversation.verified_until = later + idle  # still verified: the family kept writing
+        assert identity(session, conversation, later) is Identity.VERIFIED  # the stage, in general terms
+        assert identity(session, conversation, later, fresh=True) is Identity.NEEDS_PIN  # names, places: a new PIN
+        check_pin(session, conversation, "4821", later)
+        assert identity(session, conversation, later, fresh=True) is Identity.VERIFIED
+
+
+def test_each_lock_out_lasts_twice_as_long_as_the_one_before(sam):
+    settings = get_settings()
+    with session_scope() as session:
+        conversation = get_conversation(session, sam)
+        now = utcnow()
+        lengths = []
+        for _ in range(3):
+            for _ in range(settings.pin_max_attempts):
+                check_pin(session, conversation, "1111", now)
+            lengths.append(conversation.locked_until - now)
+            now = conversation.locked_until + timedelta(seconds=1)
+        assert lengths == [timedelta(minutes=settings.pin_lock_minutes * 2 ** n) for n in range(3)]
+        assert check_pin(session, conversation, "4821", now).outcome is PinOutcome.VERIFIED
+        assert conversation.lock_count == 0  # the right PIN starts the count again
 
 
 def test_three_wrong_pins_lock_for_fifteen_minutes_and_staff_can_see_it(sam):
@@ -106,6 +144,14 @@ def test_wrong_access_codes_lock_sign_in(database):
     ("my pin is 4821 and where is our review up to please", "my pin is **** and where is our review up to please"),
     ("my son died in 2024 and i want to know why there is a review now",
      "my son died in 2024 and i want to know why there is a review now"),
+    ("my code is MOOR-LARK-7261", "my code is [code]"),
+    ("k7qm 3xtd 9rwp is what the letter says", "[code] is what the letter says"),
 ])
-def test_pins_are_masked_in_what_is_stored(typed, stored):
+def test_pins_and_codes_are_masked_in_what_is_stored(typed, stored):
     assert mask_pins(typed) == stored
+
+
+def test_while_a_pin_is_awaited_whatever_the_pin_reader_accepts_is_masked():
+    typed = "here it is 4821 thanks, and can you tell me where we are up to"
+    assert mask_pins(typed) == typed  # any other time, four digits in a long sentence may be a year
+    assert mask_pins(typed, pin_awaited=True) == "here it is **** thanks, and can you tell me where we are up to"

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from bot.escalations import BOT, WAITING, label
 from bot.settings import get_settings
+from bot.textnorm import for_display
 from bot.verification import is_phone
 from webhook.inbound import mask_phone
 from webhook.staff import bp
@@ -20,6 +21,12 @@ def masked(address: str | None) -> str:
     if not address:
         return "no phone"
     return mask_phone(address) if is_phone(address) else "Website chat"
+
+
+@bp.app_template_filter("shown")
+def shown(text: str | None) -> str:
+    """Family-written text with bidi controls made visible, so nothing can reorder what staff read."""
+    return for_display(text or "")
 
 
 @bp.app_template_filter("local")

@@ -9,8 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from bot.db import session_scope
 from bot.models import Contact, Conversation, Escalation, Professional, Review, ReviewContact
-from bot.security import code_digest, hash_pin, new_pin, new_web_code
-from bot.verification import E164, get_conversation
+from bot.verification import E164, get_conversation, issue_pin, issue_web_code, revoke_access
 from bot.wording import stage_wording, stages
 from webhook.outbound import OptedOut, send_to_family
 from webhook.staff import bp
@@ -51,6 +50,7 @@ class ContactForm(FlaskForm):
     preferred_channel = SelectField("Prefers", choices=[("sms", "SMS"), ("web", "Website")])
     trusted_professional_id = SelectField("Trusted professional", coerce=int, validate_choice=False)
     consent_to_updates = BooleanField("Agrees to receive updates")
+    link_existing = BooleanField("If this number is already a family contact's, link that person to this review")
 
 
 class ContactEditForm(ContactForm):
@@ -215,7 +215,7 @@ def _family_conversation(db, contact: Contact) -> Conversation | None:
 
 
 @bp.post("/reviews/<int:review_id>/contacts")
-@staff_required()
+@staff_required("admin")
 def add_contact(review_id: int):
     form = ContactForm()
     with session_scope() as db:
@@ -227,6 +227,12 @@ def add_contact(review_id: int):
             return redirect(url_for("staff.review", review_id=review_id))
         phone = form.phone.data.strip() or None
         contact = db.scalar(select(Contact).where(Contact.phone == phone)) if phone else None
+        if contact is not None and not form.link_existing.data:
+            # Linking someone else's contact would give this review's family their PIN, and them this review.
+            on = ", ".join(m.review.reference for m in contact.memberships) or "no review"
+            flash(f"That number is already {contact.name}'s (on {on}). Nothing was added. If it is the same "
+                  f"person, tick \"{form.link_existing.label.text}\" and add again.", "error")
+            return redirect(url_for("staff.review", review_id=review_id))
         if contact is None:
             contact = Contact(name=form.name.data.strip(), phone=phone, preferred_channel=form.preferred_channel.data)
             db.add(contact)
@@ -238,7 +244,8 @@ def add_contact(review_id: int):
                                  relationship_to_child=form.relationship.data.strip(),
                                  trusted_professional_id=form.trusted_professional_id.data or None,
                                  consent_to_updates=form.consent_to_updates.data))
-            audit(db, "add_contact", target=record.reference)
+            audit(db, "add_contact", target=record.reference
+                  + (f" (existing contact {contact.id} linked)" if form.link_existing.data and phone else ""))
             acted_on(f"review {record.reference}")
             flash(f"{contact.name} added to this review.", "info")
     return redirect(url_for("staff.review", review_id=review_id))
@@ -307,7 +314,7 @@ def reveal_contact_number(review_id: int, contact_id: int):
 
 
 @bp.route("/contacts/<int:contact_id>/<any(pin, web_code):kind>", methods=["GET", "POST"])
-@staff_required()
+@staff_required("admin")
 def issue_code(contact_id: int, kind: str):
     """A new PIN or web access code, after a confirmation step; shown once to staff and stored only hashed."""
     review_id = request.args.get("review", type=int)
@@ -322,11 +329,26 @@ def issue_code(contact_id: int, kind: str):
                                    review_id=review_id, action_form=ActionForm())
         if not ActionForm().validate_on_submit():
             abort(400)
-        if kind == "pin":
-            code = new_pin()
-            contact.pin_hash = hash_pin(code)
-        else:
-            code = new_web_code()
-            contact.web_code_digest = code_digest(code)
+        # The old one stops working, and every conversation verified with it ends.
+        code = issue_pin(db, contact) if kind == "pin" else issue_web_code(db, contact)
         audit(db, f"issue_{kind}", target=f"contact {contact.id}")
         return render_template("staff/code_issued.html", contact=contact, kind=kind, code=code, review_id=review_id)
+
+
+@bp.post("/contacts/<int:contact_id>/revoke")
+@staff_required("admin")
+def revoke(contact_id: int):
+    """Revoke access: the contact's PIN and web code stop working and every verified conversation ends."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    review_id = request.args.get("review", type=int)
+    with session_scope() as db:
+        contact = db.get(Contact, contact_id)
+        if contact is None:
+            abort(404)
+        ended = revoke_access(db, contact)
+        audit(db, "revoke_access", target=f"contact {contact.id}")
+        flash(f"{contact.name}'s PIN and web code no longer work; {ended} signed-in conversation(s) ended. "
+              "Issue a new PIN or code when they need one.", "info")
+        review_id = review_id or (contact.memberships[0].review_id if contact.memberships else None)
+    return redirect(url_for("staff.review", review_id=review_id) if review_id else url_for("staff.reviews"))

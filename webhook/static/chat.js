@@ -121,6 +121,11 @@
     var asked = generation;
     return request("GET", "/chat/messages?after=" + lastId).then(function (data) {
       if (asked !== generation) { return 0; }
+      if (data.signed_out) {  // verification lapsed: the personal transcript is gone from this device
+        clearTranscript();
+        showSignedIn(false);
+        statusLine.textContent = data.signed_out;
+      }
       var added = data.messages.map(function (message) { return addMessage(message, data.signed_in); });
       lastId = data.last_id;
       showSignedIn(data.signed_in);
@@ -244,6 +249,8 @@
       codeField.value = "";
       showCodeError("");
       signinPanel.open = false;
+      clearTranscript();  // signing in starts a new conversation: only it is shown from now on
+      polling = false;
       return poll();
     }).catch(function (error) {
       showCodeError(error.message);
