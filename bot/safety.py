@@ -40,10 +40,11 @@ _CHILD_SELF_HARM_WORDS = re.compile(
 # a classifier alarm on such a message stands down.
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life)\b")
+# ("Tonight" counts only with the writer as its subject: "lighting a candle for him tonight" is grief.)
 _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish|going to|need|cant|dont want|"
-                                 r"will|scared|terrified|frightened|worried|rather)\b|\b(?:right now|tonight|help me|"
+                                 r"will|scared|terrified|frightened|worried|rather)\b|\b(?:right now|help me|"
                                  r"please help|with (?:him|her|them) now|keeps|again|mean it|this time|"
-                                 r"make (?:that|it) happen)\b")
+                                 r"make (?:that|it) happen)\b|\b(?:i|im|ill|ive)\b(?: \w+){0,4} (?:tonight|today)\b")
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
 _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?: want)?(?: \w+){0,4} "
                           r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead)\b")
