@@ -167,9 +167,7 @@ class SentenceEncoder:
                 else:
                     todo.append(i)
         token_ids = {i: self.tokenizer.ids(texts[i]) for i in todo}
-        order = sorted(todo, key=lambda i: len(token_ids[i]))
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+        for batch in self._batches(sorted(todo, key=lambda i: len(token_ids[i])), token_ids, batch_size):
             vectors[batch] = self._forward([token_ids[i] for i in batch])
         with self._recent_lock:
             for i in todo:
@@ -178,6 +176,18 @@ class SentenceEncoder:
             while len(self._recent) > self.RECENT:
                 self._recent.popitem(last=False)
         return vectors
+
+    @staticmethod
+    def _batches(order: list[int], token_ids: dict[int, list[int]], batch_size: int):
+        """Texts of similar length together: a long message's short sentences are not padded to its length."""
+        batch: list[int] = []
+        for i in order:
+            if batch and (len(batch) == batch_size or len(token_ids[i]) > 1.5 * len(token_ids[batch[0]]) + 4):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         length = max(len(ids) for ids in batch)
