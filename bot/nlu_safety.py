@@ -20,7 +20,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.safety import CHILD_AT_RISK, CRISIS, CRISIS_SELF, decide
+from bot.safety import CHILD_AT_RISK, CRISIS_SELF, crisis_intent, decide
 
 CLASSIFIER_INTENT = "classifier_intent"
 SAFETY_KEY = "harbour_safety"
@@ -44,9 +44,8 @@ class SafetyCheckOverride(GraphComponent):
             message.set(SAFETY_KEY, {"outcome": decision.outcome, "category": decision.category,
                                      "layers": sorted(decision.layers)}, add_to_output=True)
             classified = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            if decision.outcome == CRISIS:
-                # The NLU contract has two crisis intents: a child self-harming is a child at risk.
-                name = CRISIS_SELF if decision.category == CRISIS_SELF else CHILD_AT_RISK
+            name = crisis_intent(decision)
+            if name:
                 intent = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: 1.0}
             elif classified in CRISIS_INTENTS:
                 intent = self._next_choice(message)

@@ -123,9 +123,8 @@ def warm_up() -> None:
     decide("hello")
 
 
-def check(text: str) -> str | None:
-    """CRISIS_SELF or CHILD_AT_RISK (the NLU's two crisis intents) for a crisis, else None."""
-    decision = decide(text)
+def crisis_intent(decision: SafetyDecision) -> str | None:
+    """The NLU's crisis intent for a crisis decision (a child self-harming is a child at risk), else None."""
     if decision.outcome != CRISIS:
         return None
     return CRISIS_SELF if decision.category == CRISIS_SELF else CHILD_AT_RISK

@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from bot import safety_keywords, safety_model
-from bot.safety import CHECK_IN, CHILD_AT_RISK, CHILD_SELF_HARM, CRISIS, CRISIS_SELF, NONE, check, decide
+from bot.safety import CHECK_IN, CHILD_AT_RISK, CHILD_SELF_HARM, CRISIS, CRISIS_SELF, NONE, crisis_intent, decide
 
 
 @pytest.mark.parametrize("text, category", [
@@ -62,9 +62,9 @@ def test_unicode_disguises_are_seen(disguised):
 
 
 def test_the_nlu_contract_names_two_crisis_intents():
-    assert check("my son is suicidal") == CHILD_AT_RISK
-    assert check("i want to kill myself") == CRISIS_SELF
-    assert check("how long does a review take") is None
+    assert crisis_intent(decide("my son is suicidal")) == CHILD_AT_RISK
+    assert crisis_intent(decide("i want to kill myself")) == CRISIS_SELF
+    assert crisis_intent(decide("how long does a review take")) is None
 
 
 def test_when_the_classifier_cannot_run_the_keywords_still_decide_and_it_is_logged(monkeypatch, caplog):
