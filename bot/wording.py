@@ -50,8 +50,7 @@ def expected_completion(review: Review) -> date:
 
 def child_words(review: Review) -> str:
     """The child as the family names them, if staff have entered it; else 'your child'."""
-    # getattr: the optional child_name column may not be in every database yet.
-    return (getattr(review, "child_name", None) or "").strip() or "your child"
+    return (review.child_name or "").strip() or "your child"
 
 
 def which_review(review: Review, with_reference: bool = False) -> str:
