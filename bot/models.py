@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -155,9 +156,42 @@ class Message(Base):
     # For a family message the safety decision flagged: "crisis" or "check_in", and the situation.
     safety_outcome = Column(String(10))
     safety_category = Column(String(20))
+    # For a family message the bot answered: what the NLU understood, kept so staff can teach it better.
+    nlu_intent = Column(String(80))
+    nlu_confidence = Column(Float)
+    nlu_runner_up = Column(String(80))
+    nlu_runner_up_confidence = Column(Float)
+    # The topics a clarifying question offered in reply (comma-separated intents), and, on the family's
+    # answer to it, the intent they picked.
+    clarify_offered = Column(Text)
+    clarify_picked = Column(String(80))
+    # For a bot answer: "helpful" or "not_helpful", as the family said (web buttons, or "no" by SMS).
+    feedback = Column(String(12))
+    feedback_at = Column(DateTime)
+    # Twilio's error code when it reports an SMS undelivered or failed.
+    delivery_error = Column(String(20))
 
     conversation = relationship(Conversation, back_populates="messages")
     staff_user = relationship("StaffUser")
+    learning_review = relationship("LearningReview", back_populates="message", uselist=False)
+
+
+class LearningReview(Base):
+    """A reviewer's verdict on one family message in the learning inbox."""
+
+    __tablename__ = "learning_reviews"
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, ForeignKey("messages.id"), unique=True, nullable=False)
+    verdict = Column(String(12), nullable=False)  # confirmed, relabelled, new_topic, ignored
+    intent = Column(String(80))  # the right intent, for confirmed and relabelled
+    note = Column(Text)  # what the new topic is, or why
+    reviewer_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False)
+    reviewed_at = Column(DateTime, nullable=False, default=utcnow)
+    exported_at = Column(DateTime)  # written to data/nlu/reviewed by `python -m bot export-reviewed`
+
+    message = relationship(Message, back_populates="learning_review")
+    reviewer = relationship("StaffUser")
 
 
 class Escalation(Base):
@@ -199,6 +233,22 @@ class StaffUser(Base):
     # Set for a generated first password: nothing but changing it works until it is changed.
     must_change_password = Column(Boolean, nullable=False, default=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    # The second factor: a TOTP secret, set once enrolment is confirmed with a first code, and the last
+    # time step accepted (a code is never accepted twice).
+    totp_secret = Column(String(64))
+    totp_enabled_at = Column(DateTime)
+    totp_last_step = Column(Integer)
+
+
+class RecoveryCode(Base):
+    """One-time codes a staff member can use in place of a TOTP code; only digests are kept."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id = Column(Integer, primary_key=True)
+    staff_user_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False, index=True)
+    code_digest = Column(String(64), nullable=False)
+    used_at = Column(DateTime)
 
 
 class AuditEntry(Base):
@@ -243,6 +293,9 @@ class OutboundMessage(Base):
     status = Column(String(20), nullable=False)
     twilio_sid = Column(String(64), unique=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    delivery_error = Column(String(20))  # Twilio's error code for an undelivered or failed SMS
+    # The conversation it was sent in, when it was (a staff reply, signposting): a failure shows there.
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), index=True)
 
 
 class RateLimit(Base):
