@@ -152,8 +152,8 @@ class SentenceEncoder:
                 w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
             ))
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Unit vectors, one row per text (texts of similar length are batched together).
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors, one row per text.
 
         The last texts encoded are remembered: in the Rasa server the intent model and the
         safety decision read the same message and its parts one after the other.
@@ -167,7 +167,7 @@ class SentenceEncoder:
                 else:
                     todo.append(i)
         token_ids = {i: self.tokenizer.ids(texts[i]) for i in todo}
-        for batch in self._batches(sorted(todo, key=lambda i: len(token_ids[i])), token_ids, batch_size):
+        for batch in self._batches(todo, token_ids):
             vectors[batch] = self._forward([token_ids[i] for i in batch])
         with self._recent_lock:
             for i in todo:
@@ -177,42 +177,48 @@ class SentenceEncoder:
                 self._recent.popitem(last=False)
         return vectors
 
-    @staticmethod
-    def _batches(order: list[int], token_ids: dict[int, list[int]], batch_size: int):
-        """Texts of similar length together: a long message's short sentences are not padded to its length."""
+    PACKED_TOKENS = 4096  # tokens per forward pass: enough to read a message and all its parts at once
+
+    @classmethod
+    def _batches(cls, order: list[int], token_ids: dict[int, list[int]]):
         batch: list[int] = []
+        tokens = 0
         for i in order:
-            if batch and (len(batch) == batch_size or len(token_ids[i]) > 1.5 * len(token_ids[batch[0]]) + 4):
+            if batch and tokens + len(token_ids[i]) > cls.PACKED_TOKENS:
                 yield batch
-                batch = []
+                batch, tokens = [], 0
             batch.append(i)
+            tokens += len(token_ids[i])
         if batch:
             yield batch
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        length = max(len(ids) for ids in batch)
-        ids = np.zeros((len(batch), length), dtype=np.int64)
-        mask = np.zeros((len(batch), length), dtype=np.float32)
-        for row, token_ids in enumerate(batch):
-            ids[row, :len(token_ids)] = token_ids
-            mask[row, :len(token_ids)] = 1.0
-        x = self.word[ids] + self.position[:length] + self.token_type
-        x = _layer_norm(x, *self.embedding_norm)
-        attention_bias = (1.0 - mask)[:, None, None, :] * -1e9
-        size, head = len(batch), DIMENSIONS // self.HEADS
+        """The texts' tokens packed end to end, with no padding: every layer but attention works token by
+        token, so each weight matrix is read once per pass however many texts it holds (reading the
+        weights, not the arithmetic, is most of the cost of a short text). Attention stays within a text."""
+        lengths = np.array([len(ids) for ids in batch])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        ids = np.concatenate([np.asarray(token_ids, dtype=np.int64) for token_ids in batch])
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        x = _layer_norm(self.word[ids] + self.position[positions] + self.token_type, *self.embedding_norm)
+        head = DIMENSIONS // self.HEADS
+        scale = np.float32(1.0 / np.sqrt(head))
+        context = np.empty_like(x)
         for qkv, qkv_b, out, out_b, ln1_w, ln1_b, up, up_b, down, down_b, ln2_w, ln2_b in self.layers:
-            q, k, v = np.split(x @ qkv + qkv_b, 3, axis=-1)
-            q, k, v = (t.reshape(size, length, self.HEADS, head).transpose(0, 2, 1, 3) for t in (q, k, v))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head) + attention_bias
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(size, length, DIMENSIONS)
+            projected = x @ qkv + qkv_b
+            for start, n in zip(starts, lengths):
+                q, k, v = (projected[start:start + n, part * DIMENSIONS:(part + 1) * DIMENSIONS]
+                           .reshape(n, self.HEADS, head).transpose(1, 0, 2) for part in range(3))
+                scores = q @ k.transpose(0, 2, 1) * scale
+                scores = np.exp(scores - scores.max(-1, keepdims=True))
+                scores /= scores.sum(-1, keepdims=True)
+                context[start:start + n] = (scores @ v).transpose(1, 0, 2).reshape(n, DIMENSIONS)
             x = _layer_norm(context @ out + out_b + x, ln1_w, ln1_b)
             hidden = x @ up + up_b
             hidden = 0.5 * hidden * (1.0 + erf(hidden / np.sqrt(2.0)))
             x = _layer_norm(hidden @ down + down_b + x, ln2_w, ln2_b)
-        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
-        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)
+        pooled = np.add.reduceat(x, starts, axis=0) / lengths[:, None]
+        return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
 
 
 _load_lock = threading.Lock()

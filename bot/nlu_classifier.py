@@ -40,7 +40,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.embeddings import EmbeddingCache
-from bot.meaning import MeaningModel
+from bot.meaning import MeaningModel, with_context
 
 FALLBACK_INTENT = "nlu_fallback"
 CHOOSE_OPTION_INTENT = "choose_option"
@@ -86,6 +86,7 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
         for example in training_data.intent_examples:
             texts.append(example.get(TEXT))
             labels.append(example.get(INTENT_RESPONSE_KEY) or example.get(INTENT))
+        texts, labels = with_context(texts, labels)
         vectors = EmbeddingCache(embedding_cache_path()).encode(texts)
         self.model = MeaningModel(self.config["embedding_weight"], self.config["c"], self.config["part_weight"])
         self.model.fit(texts, labels, vectors)
