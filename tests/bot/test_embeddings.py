@@ -59,3 +59,11 @@ def test_the_cache_gives_back_exactly_what_the_encoder_gives(tmp_path):
     texts = ["who does the review", "can my sister come with me", "who does the review"]
     assert np.allclose(cache.encode(texts), encoder().encode(texts), atol=1e-6)
     assert np.allclose(EmbeddingCache(tmp_path / "cache.sqlite").encode(texts[:1]), encoder().encode(texts[:1]), atol=1e-6)
+
+
+def test_texts_encoded_together_get_the_vectors_they_get_alone():
+    texts = ["is the review an investigation", "Sorry to bother you. My son died in March and I'm in bits. "
+             "When will the report come out?", "ok"]
+    together = SentenceEncoder(model_dir()).encode(texts)
+    alone = np.stack([SentenceEncoder(model_dir()).encode([text])[0] for text in texts])
+    assert np.allclose(together, alone, atol=1e-5)

@@ -1,7 +1,7 @@
 """Reading long messages: the parts that ask something, and a model that follows the question."""
 import pytest
 
-from bot.meaning import MeaningModel, asks_something, parts
+from bot.meaning import MeaningModel, asks_something, parts, with_context
 from bot.embeddings import encoder
 
 
@@ -49,3 +49,23 @@ def test_probabilities_are_one_row_per_message(small_model):
     scored = small_model.score(["how long will it take", "im so upset. where is the report published?"])
     assert scored.probabilities.shape == (2, len(scored.labels))
     assert scored.probabilities.sum(axis=1) == pytest.approx([1.0, 1.0])
+
+
+def test_the_model_scores_as_the_regression_it_was_fitted_as(small_model):
+    texts = ["how long will it take", "im so upset. where is the report published?"]
+    features = small_model._features(texts, encoder().encode(texts))
+    assert small_model._score_texts(texts, encoder().encode(texts)) == pytest.approx(
+        small_model.regression.predict_proba(features), abs=1e-9)
+
+
+def test_questions_are_trained_again_behind_what_families_write_first():
+    texts, labels = with_context(["when is the report out", "hello", "i want to end it all"],
+                                 ["faq/publication", "greet", "crisis_self"])
+    extra = list(zip(texts[3:], labels[3:]))
+    # Only the question gets an opener: small talk and the crisis intents are left as written.
+    assert [label for _, label in extra] == ["faq/publication"]
+    opened = extra[0][0]
+    assert opened.endswith("when is the report out") or "when is the report out " in opened
+    assert opened != "when is the report out" and "?" not in opened
+    assert with_context(["when is the report out"], ["faq/publication"]) == \
+        with_context(["when is the report out"], ["faq/publication"])  # the same model from the same data
