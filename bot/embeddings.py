@@ -120,7 +120,7 @@ class SentenceEncoder:
     RECENT = 256  # texts whose vectors are kept
 
     def __init__(self, folder: Path):
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self._recent_lock = threading.Lock()
         from safetensors.numpy import load_file
 
@@ -155,24 +155,31 @@ class SentenceEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, one row per text.
 
-        The last texts encoded are remembered: in the Rasa server the intent model and the
+        The last texts encoded are remembered by their tokens (so "When is it?" and "when is it?",
+        which the uncased model reads alike, are one): in the Rasa server the intent model and the
         safety decision read the same message and its parts one after the other.
         """
         vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        token_ids = {i: tuple(self.tokenizer.ids(text)) for i, text in enumerate(texts)}
         with self._recent_lock:
             todo = []
-            for i, text in enumerate(texts):
-                if text in self._recent:
-                    vectors[i] = self._recent[text]
+            for i in range(len(texts)):
+                if token_ids[i] in self._recent:
+                    vectors[i] = self._recent[token_ids[i]]
                 else:
                     todo.append(i)
-        token_ids = {i: self.tokenizer.ids(texts[i]) for i in todo}
-        for batch in self._batches(todo, token_ids):
-            vectors[batch] = self._forward([token_ids[i] for i in batch])
+        unique: dict[tuple[int, ...], int] = {}
+        for i in todo:
+            unique.setdefault(token_ids[i], i)
+        firsts = list(unique.values())
+        for batch in self._batches(firsts, token_ids):
+            vectors[batch] = self._forward([list(token_ids[i]) for i in batch])
+        for i in todo:
+            vectors[i] = vectors[unique[token_ids[i]]]
         with self._recent_lock:
-            for i in todo:
-                self._recent[texts[i]] = vectors[i]
-                self._recent.move_to_end(texts[i])
+            for i in firsts:
+                self._recent[token_ids[i]] = vectors[i]
+                self._recent.move_to_end(token_ids[i])
             while len(self._recent) > self.RECENT:
                 self._recent.popitem(last=False)
         return vectors

@@ -67,3 +67,14 @@ def test_texts_encoded_together_get_the_vectors_they_get_alone():
     together = SentenceEncoder(model_dir()).encode(texts)
     alone = np.stack([SentenceEncoder(model_dir()).encode([text])[0] for text in texts])
     assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_texts_the_model_reads_alike_are_encoded_once():
+    fresh = SentenceEncoder(model_dir())
+    passes = []
+    forward = fresh._forward
+    fresh._forward = lambda batch: passes.append(len(batch)) or forward(batch)
+    first = fresh.encode(["When is the meeting?"])
+    again = fresh.encode(["when is the meeting?", "WHEN IS THE MEETING?"])
+    assert passes == [1]
+    assert np.array_equal(again, np.vstack([first, first]))
