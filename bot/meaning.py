@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot.embeddings import encoder
+from bot.textnorm import corrected
 
 _APOSTROPHES = re.compile(r"[\u2018\u2019\u02bc\u0060\u00b4\uff07]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|(?<=[.!?])(?=[A-Z])")
@@ -117,9 +118,15 @@ class MeaningModel:
         # The weights laid out for a sparse row times a dense matrix: scikit-learn's predict_proba copies
         # the transposed weights (tens of megabytes) on every call, most of a short message's parse time.
         self._weights = np.ascontiguousarray(self.regression.coef_.T)
+        # The words a typing slip is corrected to: the encoder's (most common first), then the examples'.
+        vocabulary = encoder().tokenizer.vocab
+        self._known = {word: rank for word, rank in vocabulary.items() if word.isalpha() and word.isascii()}
+        for word in self.words.vocabulary_:
+            if " " not in word:
+                self._known.setdefault(word, len(vocabulary))
 
     def __getstate__(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if key != "_weights"}
+        return {key: value for key, value in self.__dict__.items() if key not in ("_weights", "_known")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -138,6 +145,7 @@ class MeaningModel:
     def score(self, texts: list[str], embed=None) -> Scored:
         """Probabilities per label for each message, reading long messages by their parts."""
         embed = embed or (lambda batch: encoder().encode(batch))
+        texts = [corrected(text, self._known) for text in texts]
         message_parts = [parts(text) for text in texts]
         flat = list(texts) + [p for found in message_parts for p in found]
         probabilities = self._score_texts(flat, embed(flat))

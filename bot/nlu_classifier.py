@@ -41,6 +41,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.embeddings import EmbeddingCache
 from bot.meaning import MeaningModel, with_context
+from bot.textnorm import spelled_out
 
 FALLBACK_INTENT = "nlu_fallback"
 CHOOSE_OPTION_INTENT = "choose_option"
@@ -87,6 +88,7 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
             texts.append(example.get(TEXT))
             labels.append(example.get(INTENT_RESPONSE_KEY) or example.get(INTENT))
         texts, labels = with_context(texts, labels)
+        texts = [spelled_out(text) for text in texts]
         vectors = EmbeddingCache(embedding_cache_path()).encode(texts)
         self.model = MeaningModel(self.config["embedding_weight"], self.config["c"], self.config["part_weight"])
         self.model.fit(texts, labels, vectors)
@@ -111,7 +113,9 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
         messages_to_read = [m for m in messages if m not in choices]
         if not messages_to_read:
             return messages
-        scored = self.model.score([message.get(TEXT) or "" for message in messages_to_read])
+        # Read as the safety classifier reads it ("y r they doin a review" spelled out), which also lets
+        # the two share the message's sentence vectors.
+        scored = self.model.score([spelled_out(message.get(TEXT) or "") for message in messages_to_read])
         for message, probabilities in zip(messages_to_read, scored.probabilities):
             ranking = sorted(zip(scored.labels, probabilities.tolist()), key=lambda pair: -pair[1])
             self._annotate(message, ranking)

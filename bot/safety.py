@@ -35,7 +35,12 @@ CHECK_IN_SCORE = 0.25
 _CHILD_SELF_HARM_WORDS = re.compile(
     r"\b(?:cut(?:s|ting)?|self ?harm\w*|overdos\w*|suicid\w*|kill (?:himself|herself|themselves)|"
     r"wants? to die|hurt(?:s|ing)? (?:himself|herself|themselves)|hang(?:ing)? (?:himself|herself)|"
-    r"(?:took|taken|swallowed)(?: \w+){0,3} (?:tablets|pills|paracetamol))\b")
+    r"(?:took|taken|swallowed|drunk|drank)(?: \w+){0,3} (?:tablets|pills|paracetamol|bleach|poison|anti ?freeze)|"
+    r"(?:belt|rope|cord|scarf|ligature)(?: \w+){0,3} (?:round|around) (?:his|her|their) neck|"
+    r"(?:going|gonna|threaten\w*|wants?|trying|tried) to jump|"
+    r"(?:scratch|slash)\w*(?: \w+){0,3} (?:wrists?|arms?|legs?|thighs?)|burn\w* (?:himself|herself|themselves)|"
+    r"(?:texted|text|messaged|said|saying|says) (?:me )?(?:goodbye|bye forever)|"
+    r"wants? to be with (?:his|her|their) (?:brother|sister|mum|mummy|dad|daddy|twin))\b")
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"
@@ -47,7 +52,9 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish
                                  r"make (?:that|it) happen)\b|\b(?:i|im|ill|ive)\b(?: \w+){0,4} (?:tonight|today)\b")
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
 _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?: want)?(?: \w+){0,4} "
-                          r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead)\b")
+                          r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead|do anything (?:stupid|silly|daft))\b")
+# A child's or the writer's risk that the message says is not there: "she isn't self harming".
+_RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,2} (?:self ?harm\w*|suicidal|in danger|at risk)\b")
 _CHILDREN = re.compile(r"\b(?:kids?|child|children|son|daughter|baby|toddler|grandson|granddaughter)\b")
 
 
@@ -104,7 +111,8 @@ def decide(text: str) -> SafetyDecision:
     category = None
     if risk is not None:
         category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(text)
-    if classifier_sees and not possible and not _is_plain_grief(text) and not _HARM_DENIED.search(plain(text)):
+    denied = _HARM_DENIED.search(plain(text)) or _RISK_DENIED.search(plain(text))
+    if classifier_sees and not possible and not _is_plain_grief(text) and not denied:
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(text)
                      or any(f.status == safety_keywords.OTHER_SUBJECT for f in possible)):

@@ -105,9 +105,14 @@ def rules() -> _Rules:
         "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")))
 
 
+def clause_texts(text: str) -> list[str]:
+    """The message in clauses, as written: split at sentence ends and before "but", "though"."""
+    return [part.strip() for part in _CLAUSE_BREAK.split(text) if part.strip()]
+
+
 def clauses(text: str) -> list[str]:
     """The message in clauses, each as the patterns read it."""
-    return [c for c in (plain(part) for part in _CLAUSE_BREAK.split(text)) if c]
+    return [c for c in (plain(part) for part in clause_texts(text)) if c]
 
 
 def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, child_in_message: bool,

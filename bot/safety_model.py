@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,14 +22,17 @@ import joblib
 import numpy as np
 import yaml
 
-from bot.meaning import parts
+from bot.meaning import PREAMBLES, parts
+from bot.safety_keywords import clause_texts
 from bot.settings import REPO_ROOT
+from bot.textnorm import spelled_out
+from bot.verification import WEB_CODE_IN_TEXT
 
 logger = logging.getLogger(__name__)
 
 TRAINING_DIR = REPO_ROOT / "data" / "nlu"
 LABELS = {"crisis_self": "self", "child_at_risk": "child"}
-VERSION = "1"  # bump when the features or the learner change
+VERSION = "2"  # bump when the features or the learner change
 
 
 @dataclass(frozen=True)
@@ -43,19 +47,21 @@ class RiskScores:
 
 def training_examples() -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for path in sorted(TRAINING_DIR.glob("*.yml")):
+    for path in sorted(TRAINING_DIR.rglob("*.yml")):
         for item in yaml.safe_load(path.read_text()).get("nlu") or []:
             for line in (item.get("examples") or "").splitlines():
                 text = line.strip()[2:].strip() if line.strip().startswith("- ") else ""
                 if text:
                     texts.append(text)
                     labels.append(LABELS.get(item["intent"], "none"))
-    return texts, labels
+    # What families write around a question (tiredness, guilt, anger, grief) is not a risk by itself.
+    openers = yaml.safe_load(PREAMBLES.read_text())["openers"]
+    return texts + openers, labels + ["none"] * len(openers)
 
 
 def model_path() -> Path:
     digest = hashlib.sha256(VERSION.encode())
-    for path in sorted(TRAINING_DIR.glob("*.yml")):
+    for path in [PREAMBLES, *sorted(TRAINING_DIR.rglob("*.yml"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     from bot.stack import MODELS_DIR
 
@@ -102,7 +108,15 @@ def scores(text: str) -> RiskScores | None:
 
     try:
         classifier = _classifier()
-        units = [text] + parts(text)
+        # Misspelt or disguised, a message reads less clearly to the encoder than spelled out:
+        # "y r they doin a review" is close to abuse for it, "why are they doing a review" is not.
+        # A web code or PIN is not words: "MOOR-LARK-0000" typed into the sign-in box is no risk.
+        readable = spelled_out(WEB_CODE_IN_TEXT.sub(" ", text))
+        if not re.search(r"[a-z]{2}", readable):
+            return RiskScores(0.0, 0.0)
+        # The risk is often one clause of a long sentence: "they closed the case but he's back and hitting them".
+        units = list(dict.fromkeys([readable, *parts(readable),
+                                    *(c for c in clause_texts(readable) if len(c.split()) >= 3)]))
         probabilities = classifier.predict_proba(encoder().encode(units))
     except Exception:  # the safety decision must never fail a message
         logger.exception("The safety classifier could not run; the keyword layer decides alone.")

@@ -31,7 +31,8 @@ READY_TIMEOUT_SECONDS = 240
 def model_inputs() -> list[Path]:
     # The NLU code that trains is an input too: a change to how messages are read retrains.
     files = [REPO_ROOT / "config.yml", REPO_ROOT / "bot" / "meaning.py", REPO_ROOT / "bot" / "nlu_classifier.py",
-             REPO_ROOT / "bot" / "nlu_preambles.yml",
+             REPO_ROOT / "bot" / "nlu_preambles.yml", REPO_ROOT / "bot" / "textnorm.py",
+             REPO_ROOT / "bot" / "spellings.yml",
              REPO_ROOT / "bot" / "embedding-model.txt"]
     for folder in ("bot/domain", "data"):
         files += sorted((REPO_ROOT / folder).rglob("*.yml"))

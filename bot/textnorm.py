@@ -13,10 +13,11 @@ import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 import yaml
 
-SPELLINGS_FILE = Path(__file__).resolve().parent / "safety_patterns.yml"
+SPELLINGS_FILE = Path(__file__).resolve().parent / "spellings.yml"
 
 # Latin letters that Cyrillic and Greek letters are confused with (Unicode TR39's skeletons, for
 # the letters that look alike in lower and upper case).
@@ -34,6 +35,8 @@ _APOSTROPHES = re.compile(r"[\u2018\u2019\u201a\u201b\u2032\u2035\u02b9\u02bb\u0
 _LEET = str.maketrans({"1": "i", "3": "e", "4": "a", "@": "a", "0": "o", "5": "s", "$": "s", "7": "t"})
 # A word that starts with a letter and hides digits or symbols after it: "k1ll", "mys3lf", "su1c1d3".
 _LEET_WORD = re.compile(r"\b[a-z][a-z0-9@$]{2,}")
+_QUANTITY = re.compile(r"\s*(?:yrs?|years?|months?|weeks?|wks?|days?|hours?|hrs?|mins?|minutes?|kids|children|boys|"
+                       r"girls|sons|daughters|of|times|am|pm|o'?clock)\b")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
@@ -54,11 +57,55 @@ def _spellings() -> dict[str, str]:
     return yaml.safe_load(SPELLINGS_FILE.read_text())["spellings"]
 
 
+def _respelled(text: str) -> str:
+    """Each word of folded text spelled out; a digit stays a number where one is counted ("2 years")."""
+    spellings = _spellings()
+
+    def respell(match: re.Match) -> str:
+        word = match.group()
+        if word.isdigit() and _QUANTITY.match(match.string, match.end()):
+            return word
+        return spellings.get(word, word)
+
+    return re.sub(r"[a-z0-9]+", respell, text)
+
+
 def plain(text: str) -> str:
     """Folded, lower case, no apostrophes or punctuation, SMS spelling spelled out: what patterns read."""
-    words = re.sub(r"[^a-z0-9]+", " ", fold(text).replace("'", "")).split()
-    spellings = _spellings()
-    return " ".join(spellings.get(word, word) for word in words)
+    return " ".join(_respelled(re.sub(r"[^a-z0-9]+", " ", fold(text).replace("'", ""))).split())
+
+
+_SUFFIXES = ("ing", "ed", "es", "s", "er", "ers", "ly")
+
+
+def _slip_of(word: str, known: Mapping[str, int]) -> str:
+    if len(word) < 5 or not word.isalpha() or word in known:
+        return word
+    # An inflection of a known word is a word, not a slip ("scalded", "abusing").
+    for suffix in _SUFFIXES:
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and (stem in known or stem + "e" in known or stem[:-1] in known):
+            return word
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    one_slip = {a + b[1:] for a, b in splits if b} | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1} \
+        | {a + c + b[1:] for a, b in splits if b for c in letters} | {a + c + b for a, b in splits for c in letters}
+    candidates = [candidate for candidate in one_slip if candidate in known]
+    return min(candidates, key=known.__getitem__) if candidates else word
+
+
+def corrected(text: str, known: Mapping[str, int]) -> str:
+    """Words one typing slip from a known word ("investgation", "reveiwer") as that word; of several, the
+    one ranked first in `known` (most common first). Short words are left alone: one slip from "wher"
+    is "when", "where" and "her" alike."""
+    return re.sub(r"[a-z]+", lambda m: _slip_of(m.group(), known), text)
+
+
+def spelled_out(text: str) -> str:
+    """Folded, with SMS spelling spelled out, punctuation kept: what a sentence encoder reads best
+    ("i dnt want 2 b here" is "i dont want to be here"). Both the intent model and the safety
+    classifier read this."""
+    return _respelled(fold(text))
 
 
 def for_display(text: str) -> str:

@@ -30,6 +30,43 @@ def test_grief_idioms_and_questions_are_not_a_risk(text):
     assert decide(text).outcome == NONE
 
 
+@pytest.mark.parametrize("text", [
+    "my 14 year old swallowed bleach an hour ago",
+    "i found a rope round her neck in the bathroom, shes 15",
+    "my lad is on the roof saying hes going to jump",
+    "my daughter keeps slashing her arms with a razor",
+    "my boy who is 13 drank a bottle of anti freeze, hes being sick",
+])
+def test_a_child_harming_themselves_gets_the_lines_for_a_child_self_harming(text):
+    decision = decide(text)
+    assert decision.outcome == CRISIS
+    assert decision.category == CHILD_SELF_HARM
+
+
+def test_a_child_hurt_by_someone_else_keeps_the_lines_for_a_child_at_risk():
+    decision = decide("my neighbour's little girl has burns on her arms and he's shouting at her now")
+    assert decision.outcome == CRISIS
+    assert decision.category == CHILD_AT_RISK
+
+
+def test_saying_you_will_not_do_anything_stupid_is_never_an_urgent_alarm():
+    assert decide("dont panic, im not going to do anything stupid, i just want answers about the review").outcome != CRISIS
+
+
+def test_the_classifier_reads_a_long_sentence_clause_by_clause():
+    scores = safety_model.scores("the school were really good about it all last year but my ex moved back in last week "
+                                 "and he is battering the little ones again")
+    assert scores.child_risk >= 0.85
+
+
+def test_an_access_code_typed_in_is_not_read_for_meaning():
+    assert safety_model.scores("TIDE-WREN-4410") == safety_model.RiskScores(0.0, 0.0)
+
+
+def test_a_risk_the_family_says_is_not_there_is_never_an_urgent_alarm():
+    assert decide("my son is not self harming, the gp checked him over and hes fine").outcome != CRISIS
+
+
 def test_a_negated_mention_is_not_a_crisis():
     assert decide("im not suicidal, just tired of waiting").outcome != CRISIS
 

@@ -1,7 +1,7 @@
 """Every Unicode and spelling trick folds back to the words the safety patterns read."""
 import pytest
 
-from bot.textnorm import fold, for_display, plain
+from bot.textnorm import corrected, fold, for_display, plain, spelled_out
 
 TRICKS = {
     "accent": "i want to k\u00edll myself",
@@ -35,9 +35,22 @@ def test_numbers_that_are_numbers_stay_numbers():
 
 
 def test_sms_spelling_is_spelled_out():
-    assert plain("u wanna kno if im gonna b ok 2nite") .startswith("you want to kno if im going to b ok tonight")
+    assert plain("u wanna kno if im gonna b ok 2nite") == "you want to know if im going to be ok tonight"
+
+
+def test_the_classifier_reads_sms_spelling_spelled_out_with_its_punctuation():
+    assert spelled_out("y r they doin a review? i dnt get it") == "why are they doing a review? i dont get it"
+    assert spelled_out("I\u02bcm ok") == "i'm ok"
+    assert spelled_out("its 2 years since, and i have 4 kids") == "its 2 years since, and i have 4 kids"
 
 
 def test_staff_see_the_original_text_with_bidi_controls_made_visible():
     assert for_display("ok \u202egnorw") == "ok \ufffdgnorw"
     assert for_display("caf\u00e9 \u2019") == "caf\u00e9 \u2019"
+
+
+def test_a_typing_slip_becomes_the_known_word_and_real_words_stay():
+    known = {"the": 0, "when": 1, "where": 2, "review": 3, "investigation": 4, "abuse": 5, "meeting": 6}
+    assert corrected("is the reveiw an investgation", known) == "is the review an investigation"
+    assert corrected("abusing", known) == "abusing"  # an inflection of a known word is a word
+    assert corrected("wher is the meetng", known) == "wher is the meeting"  # too short to guess
