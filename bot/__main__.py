@@ -12,6 +12,7 @@ from bot.models import Contact, StaffUser
 from bot.schema import migrate, prepare
 from bot.security import hash_secret, new_password, purge_tracker_secrets
 from bot.seed import load_seed
+from bot.settings import get_settings
 from bot.verification import issue_pin, issue_web_code
 
 
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     erase.add_argument("phone", help="the contact's number in E.164")
     erase.add_argument("--reason", required=True, help="for the audit log, e.g. 'request by e-mail on 3 March'")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reviewed = commands.add_parser("export-reviewed", help="write the learning inbox's confirmed and relabelled "
+                                                          "examples, masked, to data/nlu/reviewed/<date>.yml")
+    reviewed.add_argument("--out", type=Path, default=None, help="the directory (default data/nlu/reviewed)")
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -72,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
                                   password_hash=hash_secret(password), must_change_password=True))
         print(f"Created {args.role} {args.username}. First password (shown once, to be changed at first "
               f"sign-in): {password}")
+        if args.role == "admin" or get_settings().reviewer_totp == "required":
+            print("At first sign-in they also set up a second factor (an authenticator app) before anything else.")
     elif args.command == "issue-pin":
         with session_scope() as session:
             value = issue_pin(session, _contact(session, args.phone))
@@ -81,8 +87,6 @@ def main(argv: list[str] | None = None) -> None:
             value = issue_web_code(session, _contact(session, args.phone))
         print(f"New web access code (shown once): {value}")
     elif args.command == "purge-secrets":
-        from bot.settings import get_settings
-
         print(f"Removed PINs and access codes from {purge_tracker_secrets(get_settings().tracker_store_url)} "
               "stored Rasa event(s).")
     elif args.command == "chase-urgent":
@@ -100,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         _export_contact(args.phone, args.out)
     elif args.command == "erase-contact":
         _erase_contact(args.phone, args.reason, args.yes)
+    elif args.command == "export-reviewed":
+        _export_reviewed(args.out)
 
 
 def _export_contact(phone: str, out: Path) -> None:
@@ -123,6 +129,22 @@ def _export_contact(phone: str, out: Path) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         print(f"Wrote {path}")
+
+
+def _export_reviewed(out: Path | None) -> None:
+    from bot.learning import REVIEWED_DIR, export_reviewed
+    from bot.models import AuditEntry
+
+    with session_scope() as session:
+        result = export_reviewed(session, out or REVIEWED_DIR)
+        if result.path is not None or result.duplicates:
+            session.add(AuditEntry(action="learning_export", target=f"{result.count} example(s) (command line)"))
+    if result.path is None:
+        print(f"Nothing new to export ({result.duplicates} already in the training or held-out data)."
+              if result.duplicates else "Nothing new to export.")
+        return
+    print(f"Wrote {result.count} example(s) to {result.path} ({result.duplicates} already known, left out). "
+          "Run `make train` to use them.")
 
 
 def _erase_contact(phone: str, reason: str, confirmed: bool) -> None:

@@ -5,6 +5,9 @@ Both take the REST channel's JSON, and only from the Flask app: a request withou
 the name of the OUTPUT channel, and the REST input collects into an output
 channel named `collector`; so each input here collects into an output channel of
 its own name, or `channel: sms` variants would silently never apply.
+
+A request with `"understanding": true` gets {"messages": [...], "understood": {...}}: the replies, and
+what the NLU made of the message (bot/learning.py), read from the tracker; others get the replies alone.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from bot.action_server import has_internal_token
+from bot.learning import understanding
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +55,33 @@ class _HarbourInput(RestInput):
                 return response.json({"error": "'sender' and 'message' must be strings"}, status=400)
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             collector = self.collector_class()
+            handled = False
             try:
                 await on_new_message(
                     UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
                 )
+                handled = True
             except CancelledError:
                 logger.error("Handling a %s message timed out.", self.name())
             except Exception:  # the message text is never logged: it may hold a PIN
                 logger.exception("Handling a %s message failed.", self.name())
-            return response.json(collector.messages)
+            if body.get("understanding") is not True:
+                return response.json(collector.messages)
+            # The Flask app asks for what was understood too, to keep it with the family's message.
+            understood = await _understood(request, sender) if handled else None
+            return response.json({"messages": collector.messages, "understood": understood})
 
         return webhook
+
+
+async def _understood(request: Request, sender: str) -> dict | None:
+    """What the NLU made of the message just handled (intents and scores only, never its text)."""
+    try:
+        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender)
+    except Exception:
+        logger.exception("Reading what a message was understood as failed.")
+        return None
+    return understanding([event.as_dict() for event in tracker.events]) if tracker else None
 
 
 class SmsInput(_HarbourInput):

@@ -37,6 +37,8 @@ PRIORITY_ORDER = ("urgent", "high", "normal")
 CRISIS_REASONS = (CRISIS_SELF, CHILD_AT_RISK, CHILD_SELF_HARM)
 CHECK_IN = "check_in"
 FAMILY_WROTE_AGAIN = "family_wrote_again"
+PIN_HELD = "pin_locked"  # the number is held for staff after repeated PIN lock-outs
+NOT_DELIVERED = "not_delivered"  # Twilio could not deliver a staff reply or the lines after a crisis or check-in
 
 # reason -> (priority, whether the conversation passes to staff and the bot goes quiet)
 REASONS = {
@@ -49,7 +51,11 @@ REASONS = {
     "repeated_fallback": ("normal", True),
     FAMILY_WROTE_AGAIN: ("normal", True),  # after "resolve and keep talking"
     "verification_locked": ("high", False),
+    # Held after repeated PIN lock-outs: staff help the family back in (and release the hold); the
+    # assistant keeps answering general questions meanwhile.
+    PIN_HELD: ("normal", False),
     "assistant_unavailable": ("high", False),
+    NOT_DELIVERED: ("high", False),  # staff find another way to reach the family; the assistant still answers
 }
 
 # What staff read for a reason or a category.
@@ -63,7 +69,9 @@ LABELS = {
     "repeated_fallback": "not understood twice",
     FAMILY_WROTE_AGAIN: "family wrote again",
     "verification_locked": "PIN locked",
+    PIN_HELD: "PIN held: help them back in",
     "assistant_unavailable": "assistant unavailable",
+    NOT_DELIVERED: "SMS not delivered: the family may not have received this",
 }
 
 # The states of the hand-over lifecycle (`handover_state`).
@@ -130,6 +138,31 @@ def escalate(session: Session, conversation: Conversation, reason: str, category
         _system_note(session, conversation, f"Handed to staff ({label(reason)}).")
     session.flush()
     return escalation, became_urgent
+
+
+def must_reach_family(session: Session, message: Message) -> bool:
+    """A staff reply, or what the assistant sent in answer to a message the safety decision flagged (the
+    lines after a crisis or a check-in): a family must not miss these."""
+    if message.author == "staff":
+        return True
+    if message.author != "bot" or message.reply_to_id is None:
+        return False
+    answered = session.get(Message, message.reply_to_id)
+    return answered is not None and answered.safety_outcome is not None
+
+
+def not_delivered(session: Session, message: Message, error: str | None,
+                  now: datetime | None = None) -> Escalation | None:
+    """An SMS was reported undelivered or failed (call once per message): a staff reply or safety lines
+    open a high escalation, or raise or reuse the open one. None for any other message."""
+    if not must_reach_family(session, message):
+        return None
+    conversation = message.conversation
+    sent_by = "A staff reply" if message.author == "staff" else "An SMS with the helplines"
+    _system_note(session, conversation, f"{sent_by} was not delivered (Twilio error {error or 'not given'}): "
+                                        "the family may not have received it.")
+    escalation, _ = escalate(session, conversation, NOT_DELIVERED, now=now)
+    return escalation
 
 
 def when_staff_will_reply(now: datetime) -> str:

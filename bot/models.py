@@ -233,8 +233,9 @@ class StaffUser(Base):
     # Set for a generated first password: nothing but changing it works until it is changed.
     must_change_password = Column(Boolean, nullable=False, default=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
-    # The second factor: a TOTP secret, set once enrolment is confirmed with a first code, and the last
-    # time step accepted (a code is never accepted twice).
+    # The second factor: a TOTP secret, kept from the start of enrolment (a reload shows the same key),
+    # the time a first code confirmed it (until then it is not required at sign-in), and the last time
+    # step accepted (a code is never accepted twice).
     totp_secret = Column(String(64))
     totp_enabled_at = Column(DateTime)
     totp_last_step = Column(Integer)

@@ -169,7 +169,7 @@ def _delete_rows(session: Session, table: Table, where) -> None:
     session.execute(delete(table).where(where))
 
 
-def _delete_conversations(session: Session, ids) -> None:
+def delete_conversations(session: Session, ids) -> None:
     """Deletes these conversations with everything that refers to them, their outbox rows and the family's
     sign-in failures. Rasa's events are deleted first, by the caller (a database of its own)."""
     conversations = Conversation.__table__
@@ -344,7 +344,7 @@ def plan_retention(session: Session, now: datetime | None = None, dry_run: bool 
 def _apply(session: Session, plan: RetentionPlan) -> None:
     # Rasa's copy first: if the rest fails, the next run finds the same conversations and finishes the job.
     delete_tracker_events([*plan.sender_ids, *plan.stale_tracker_senders])
-    _delete_conversations(session, plan.conversation_ids)
+    delete_conversations(session, plan.conversation_ids)
     for contact_id in plan.contact_ids:
         _anonymise(session.get(Contact, contact_id), plan.now)
     session.execute(delete(AuditEntry).where(AuditEntry.at < plan.audit_before))
@@ -467,7 +467,7 @@ def erase_contact(session: Session, contact: Contact, reason: str, staff_user_id
     ids, senders = _conversations_and_senders(session, contact)
     counts = _count(session, ids, senders)
     delete_tracker_events(senders)
-    _delete_conversations(session, ids)
+    delete_conversations(session, ids)
     _anonymise(contact, now or utcnow())
     session.add(AuditEntry(action="erase_contact", target=f"contact {contact.id}: {reason}"[:200],
                            staff_user_id=staff_user_id, remote_addr=remote_addr))

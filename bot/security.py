@@ -1,18 +1,23 @@
-"""Hashing of PINs, web access codes and staff passwords. None of them is ever stored or logged in clear."""
+"""Hashing of PINs, web access codes, staff passwords and recovery codes, none of them ever stored or logged
+in clear; and staff's second factor (TOTP), whose secret is kept as it is (codes are computed from it) but
+never logged."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime, timezone
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot.settings import get_settings
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
-# A PIN has only 10,000 values, so no hashing cost could protect a leaked table: the
+PIN_DIGITS = 6
+# A PIN has only a million values (old ones 10,000), so no hashing cost could protect a leaked table: the
 # lock-out after wrong PINs does. OWASP's minimum argon2id settings keep PINs out of clear
 # text at a fifth of the default's cost, which every family's verification pays.
 _pin_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -21,6 +26,11 @@ _pin_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # they keep working until they are re-issued.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_GROUPS, CODE_GROUP_CHARS = 3, 4
+# Staff recovery codes: 10 characters of the same alphabet (50 bits) in two groups ("K7QM3-XTD9R"), each
+# used once, kept as keyed digests.
+RECOVERY_CODES, RECOVERY_CODE_CHARS = 10, 10
+# A TOTP code is accepted from the step before and the step after now (a phone's clock a little off).
+TOTP_VALID_WINDOW = 1
 
 
 def hash_secret(value: str) -> str:
@@ -70,7 +80,9 @@ def legacy_code_digest(code: str) -> str:
 
 
 def new_pin() -> str:
-    return f"{secrets.randbelow(10_000):04d}"
+    """A new PIN: 6 digits (a million values). PINs issued before were 4 digits; they keep working until
+    they are re-issued."""
+    return f"{secrets.randbelow(10 ** PIN_DIGITS):0{PIN_DIGITS}d}"
 
 
 def new_web_code() -> str:
@@ -138,3 +150,43 @@ def purge_tracker_secrets(url: str) -> int:
 def new_password() -> str:
     """A generated first password for a staff account (about 120 bits), changed at first sign-in."""
     return secrets.token_urlsafe(15)
+
+
+def recovery_code_digest(code: str) -> str:
+    """A keyed digest of a staff recovery code (keyed as web access codes are, with HARBOUR_CODE_KEY, but
+    never equal to one: the purpose is part of what is digested)."""
+    typed = normalise_code(code).translate(str.maketrans("OIL", "011"))
+    return hmac.new(get_settings().code_key.encode(), b"staff-recovery:" + typed.encode(), hashlib.sha256).hexdigest()
+
+
+def new_recovery_codes() -> list[str]:
+    """A fresh set of one-time recovery codes, shown to their owner once."""
+    half = RECOVERY_CODE_CHARS // 2
+    codes = ("".join(secrets.choice(CODE_ALPHABET) for _ in range(RECOVERY_CODE_CHARS)) for _ in range(RECOVERY_CODES))
+    return [f"{code[:half]}-{code[half:]}" for code in codes]
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
+
+
+def totp_uri(secret: str, username: str, issuer: str) -> str:
+    """What an authenticator app reads from the QR code."""
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer)
+
+
+def totp_step(secret: str, typed: str, now: datetime | None = None) -> int | None:
+    """The time step whose code this is (within TOTP_VALID_WINDOW steps of now), or None. The caller
+    accepts it only if it is later than the last step accepted, so a code never works twice."""
+    code = re.sub(r"\s", "", typed or "")
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:  # Harbour's times are naive UTC
+        now = now.replace(tzinfo=timezone.utc)
+    current = totp.timecode(now)
+    for step in range(current - TOTP_VALID_WINDOW, current + TOTP_VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None

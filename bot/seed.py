@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Contact, Professional, Review, ReviewContact, StaffUser
 from bot.security import code_digest, hash_pin, hash_secret
-from bot.settings import Settings
+from bot.settings import DEMO_SEED_FILE, Settings
 
 
 def _as_date(value) -> date | None:
@@ -53,6 +54,18 @@ def demo_refusal(settings: Settings) -> str | None:
     return (f"PUBLIC_URL ({settings.public_url}) is not on this machine, and the demo's staff passwords are "
             "published. Create the first admin with: python -m bot create-staff USER NAME --role admin "
             "(or set HARBOUR_DEMO=1 to load the demo anyway)")
+
+
+@lru_cache(maxsize=1)
+def _demo_staff() -> frozenset[str]:
+    return frozenset(item["username"] for item in yaml.safe_load(DEMO_SEED_FILE.read_text()).get("staff", []))
+
+
+def second_factor_waived(username: str, settings: Settings) -> bool:
+    """The demo's staff are seeded with the second factor waived, on an instance where the demo may be
+    loaded only (local, or HARBOUR_DEMO=1): their passwords are published for trying Harbour out, and
+    end-to-end tests sign in with them alone. Anywhere else every admin needs one (README, Security model)."""
+    return username in _demo_staff() and demo_refusal(settings) is None
 
 
 def is_empty(session: Session) -> bool:

@@ -52,11 +52,16 @@ class Settings:
     verification_hours: int = 24
     pin_max_attempts: int = 3
     pin_lock_minutes: int = 15
+    # After this many lock-outs a number is held for staff: no PIN is checked until staff release it (0: never).
+    pin_hold_after_locks: int = 3
     sms_answer_max_chars: int = 320
     sms_reply_max_chars: int = 1600
     inbound_max_chars: int = 1600
     # On-call staff phones told (without content) of every urgent escalation.
     oncall_numbers: tuple[str, ...] = ()
+    # The first urgent escalation texts on-call at once; further ones within this many minutes are gathered
+    # into one summary text when the window ends (0: a text for each).
+    oncall_alert_minutes: int = 5
     # While staff have a conversation, one reminder of the helplines after this long without a staff reply.
     reminder_after_minutes: int = 10
     # A family waiting for staff gets an acknowledgement of their message at most this often.
@@ -79,6 +84,8 @@ class Settings:
     staff_session_hours: int = 12
     staff_lock_after_failures: int = 5
     staff_lock_minutes: int = 5
+    # The second factor (TOTP): always for admins; for reviewers "required" or "optional" (HARBOUR_REVIEWER_TOTP).
+    reviewer_totp: str = "optional"
     failures_per_address: int = 20  # failed sign-ins (staff or web code) from one address, within:
     failure_window_minutes: int = 15
     # Rasa's SQL tracker store (endpoints.yml), where retention and erasure delete a family's events too.
@@ -161,6 +168,13 @@ def _int_env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _reviewer_totp() -> str:
+    value = os.environ.get("HARBOUR_REVIEWER_TOTP", "optional").strip().lower() or "optional"
+    if value not in ("required", "optional"):
+        raise ValueError(f"HARBOUR_REVIEWER_TOTP must be 'required' or 'optional', not {value!r}")
+    return value
+
+
 def load_settings() -> Settings:
     instance_dir = _instance_dir()
     return Settings(
@@ -192,6 +206,9 @@ def load_settings() -> Settings:
         verification_hours=_int_env("HARBOUR_VERIFICATION_HOURS", 24),
         pin_max_attempts=_int_env("HARBOUR_PIN_MAX_ATTEMPTS", 3),
         pin_lock_minutes=_int_env("HARBOUR_PIN_LOCK_MINUTES", 15),
+        pin_hold_after_locks=_int_env("HARBOUR_PIN_HOLD_AFTER_LOCKS", 3),
+        oncall_alert_minutes=_int_env("HARBOUR_ONCALL_ALERT_MINUTES", 5),
+        reviewer_totp=_reviewer_totp(),
         tracker_store_url=os.environ.get("TRACKER_STORE_URL") or f"sqlite:///{instance_dir / 'rasa_tracker.db'}",
         retention_months_after_close=_int_env("HARBOUR_RETENTION_MONTHS_AFTER_CLOSE", 12),
         retention_days_unlinked=_int_env("HARBOUR_RETENTION_DAYS_UNLINKED", 90),

@@ -28,7 +28,14 @@ from bot.security import (
 from bot.settings import get_settings
 
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
-PIN_IN_TEXT = re.compile(r"(?<!\d)(\d[\s-]?\d[\s-]?\d[\s-]?\d)(?!\d)")
+# A PIN as people type it, perhaps spaced ("4 8 2 1"): 6 digits (PINs issued now) or 4 (older ones).
+_SIX_DIGITS, _FOUR_DIGITS = r"\d(?:[\s-]?\d){5}", r"\d(?:[\s-]?\d){3}"
+# Anything that may be a PIN: masked while a PIN is awaited.
+PIN_IN_TEXT = re.compile(rf"(?<!\d)(?:{_SIX_DIGITS}|{_FOUR_DIGITS})(?!\d)")
+# A PIN on its own, not part of a longer number such as a phone number ("07700 900123"): what is checked.
+PIN_ALONE = re.compile(rf"(?<!\d)(?<!\d[\s-])(?:{_SIX_DIGITS}|{_FOUR_DIGITS})(?![\s-]?\d)")
+# Outside a PIN prompt: four digits as before, six only on their own (so a mobile number stays readable).
+_PIN_UNPROMPTED = re.compile(rf"(?<!\d)(?:{_FOUR_DIGITS})(?!\d)|(?<!\d)(?<!\d[\s-])(?:{_SIX_DIGITS})(?![\s-]?\d)")
 PIN_MASK = "****"
 PIN_WORD = re.compile(r"\b(pin|code|number)\b", re.IGNORECASE)
 PIN_REPLY_MAX_CHARS = 40
@@ -77,8 +84,9 @@ def channel_for_sender(sender_id: str) -> str:
 
 
 def extract_pin(text: str) -> str | None:
-    """The 4-digit PIN in what the family typed ('4821', 'my pin is 4 8 2 1'), if there is exactly one."""
-    found = PIN_IN_TEXT.findall(text or "")
+    """The PIN (6 digits, or 4 for older ones) in what the family typed ('482193', 'my pin is 4 8 2 1'), if
+    there is exactly one."""
+    found = PIN_ALONE.findall(text or "")
     if len(found) != 1:
         return None
     return re.sub(r"\D", "", found[0])
@@ -89,12 +97,14 @@ def mask_pins(text: str, pin_awaited: bool = False) -> str:
 
     A PIN comes alone or nearly so ("4821", "its 4821"), or named ("my pin is 4821"); while a PIN is
     awaited, anything the PIN extractor could read is masked ("here it is 4821 thanks"). Otherwise a
-    year in a longer sentence ("he died in 2024, why...") is left for staff to read. Whatever looks like
-    a web access code is always masked.
+    year in a longer sentence ("he died in 2024, why...") is left for staff to read, and so is a phone
+    number. Whatever looks like a web access code is always masked.
     """
     text = WEB_CODE_IN_TEXT.sub(CODE_MASK, text or "")
-    if pin_awaited or len(text.strip()) <= PIN_REPLY_MAX_CHARS or PIN_WORD.search(text):
+    if pin_awaited:
         return PIN_IN_TEXT.sub(PIN_MASK, text)
+    if len(text.strip()) <= PIN_REPLY_MAX_CHARS or PIN_WORD.search(text):
+        return _PIN_UNPROMPTED.sub(PIN_MASK, text)
     return text
 
 
@@ -131,7 +141,7 @@ def identity(session: Session, conversation: Conversation, now: datetime | None 
     contact = contact_for_phone(session, conversation.sender_id)
     if contact is None or not contact.pin_hash:
         return Identity.UNKNOWN
-    if _is_locked(conversation, now):
+    if _is_locked(conversation, now) or is_held(conversation):
         return Identity.LOCKED
     return Identity.NEEDS_PIN
 
@@ -196,6 +206,23 @@ def _is_locked(conversation: Conversation, now: datetime) -> bool:
     return bool(conversation.locked_until and conversation.locked_until > now)
 
 
+def is_held(conversation: Conversation) -> bool:
+    """After HARBOUR_PIN_HOLD_AFTER_LOCKS lock-outs, a number is held for staff: no PIN is checked until
+    staff release it (`release_hold`) or issue a new PIN. (A website visitor can start a new chat instead,
+    so there the per-address limit holds guessing back.)"""
+    hold_after = get_settings().pin_hold_after_locks
+    return conversation.channel == "sms" and hold_after > 0 and (conversation.lock_count or 0) >= hold_after
+
+
+def release_hold(session: Session, conversation: Conversation) -> bool:
+    """Staff let a held number try its PIN again, with the lock-out count from nought. False if it was not held."""
+    if not is_held(conversation):
+        return False
+    conversation.lock_count, conversation.pin_failures, conversation.locked_until = 0, 0, None
+    _system_note(session, conversation, "Staff released the hold: PINs are checked again.")
+    return True
+
+
 def _record_failure(session: Session, conversation: Conversation, now: datetime, what: str) -> PinResult:
     """Counts a wrong PIN or access code; the last allowed one locks verification for a while."""
     settings = get_settings()
@@ -204,8 +231,8 @@ def _record_failure(session: Session, conversation: Conversation, now: datetime,
     if tries_left > 0:
         return PinResult(PinOutcome.WRONG, tries_left)
     conversation.pin_failures = 0
-    # Each lock-out lasts twice as long as the one before (until a right PIN), so guessing all 10,000
-    # PINs takes years, not weeks; staff see each one.
+    # Each lock-out lasts twice as long as the one before (until a right PIN), and after a few the number is
+    # held for staff (`is_held`), so nobody can guess their way through the PINs; staff see each one.
     minutes = settings.pin_lock_minutes * 2 ** min(conversation.lock_count or 0, 10)
     conversation.lock_count = (conversation.lock_count or 0) + 1
     conversation.locked_until = now + timedelta(minutes=minutes)
@@ -215,6 +242,9 @@ def _record_failure(session: Session, conversation: Conversation, now: datetime,
         f"Verification locked for {minutes} minutes after {settings.pin_max_attempts} wrong {what}s"
         f" (lock-out {conversation.lock_count}).",
     )
+    if is_held(conversation):
+        _system_note(session, conversation, f"Number held for staff after {conversation.lock_count} lock-outs: no "
+                                            "PIN is checked until staff release the hold or issue a new PIN.")
     return PinResult(PinOutcome.LOCKED)
 
 

@@ -30,6 +30,8 @@ os.environ.update(
     HARBOUR_CHASE_EVERY_SECONDS="0",
     # Every test talks from 127.0.0.1: the chat's per-address limit is tested on its own (tests/webhook/test_security.py).
     HARBOUR_CHAT_MESSAGES_PER_MINUTE="10000",
+    # Each crisis test expects its own on-call text: gathering alerts is tested on its own (test_oncall_alerts.py).
+    HARBOUR_ONCALL_ALERT_MINUTES="0",
 )
 for name in ("DATABASE_URL", "TRACKER_STORE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_FROM_NUMBER",
              "SECRET_KEY", "ONCALL_NUMBERS", "HARBOUR_CODE_KEY", "HARBOUR_INTERNAL_TOKEN", "HARBOUR_DEMO",
@@ -49,16 +51,46 @@ def pytest_report_header(config):
     return f"harbour backends: {backends.describe()}"
 
 
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL and Redis (`make test-shared-stores`) only the tests that use a store run again:
+    a test that touches no database and no Rasa server has nothing new to show there."""
+    if not backends.POSTGRES_ADMIN_URL:
+        return
+    uses_a_store = [item for item in items if {"database", "stack"} & set(getattr(item, "fixturenames", ()))]
+    if len(uses_a_store) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in uses_a_store])
+        items[:] = uses_a_store
+
+
 def pytest_sessionfinish(session, exitstatus):
     backends.clean_up()
     shutil.rmtree(INSTANCE_DIR, ignore_errors=True)
 
 
+_database_ready = False
+
+
 @pytest.fixture(scope="session")
 def database():
     """A migrated database holding the demo data."""
+    global _database_ready
     prepare()
+    _database_ready = True
     return get_settings().database_url
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_rate_limits():
+    """Every test talks from 127.0.0.1: a module's failed sign-ins must not spend the next module's limit."""
+    yield
+    if _database_ready:
+        from sqlalchemy import delete
+
+        from bot.db import session_scope
+        from bot.models import RateLimit
+
+        with session_scope() as session:
+            session.execute(delete(RateLimit))
 
 
 @pytest.fixture(scope="session")
@@ -140,17 +172,16 @@ def fresh(stack):
 
 def forget_conversation_rows(sender: str) -> None:
     """Deletes the app's record of a conversation (not Rasa's tracker)."""
-    from sqlalchemy import delete, select
+    from sqlalchemy import select
 
     from bot.db import session_scope
-    from bot.models import Conversation, Escalation, Message
+    from bot.models import Conversation
+    from bot.retention import delete_conversations
 
     with session_scope() as session:
         ids = session.scalars(select(Conversation.id).where(Conversation.sender_id == sender)).all()
         if ids:
-            session.execute(delete(Message).where(Message.conversation_id.in_(ids)))
-            session.execute(delete(Escalation).where(Escalation.conversation_id.in_(ids)))
-            session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+            delete_conversations(session, ids)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import session_scope
 from bot.escalations import BOT, escalate, handover_state, open_escalation, when_staff_will_reply
+from bot.learning import answer_of, record_feedback
 from bot.models import Conversation, Message, utcnow
 from bot.office_hours import local_now
 from bot.replies import render
@@ -129,13 +130,32 @@ def linked_parts(text: str) -> list[dict]:
     return parts
 
 
-def _message_json(message: Message) -> dict:
+def _message_json(message: Message, answers: set[int] = frozenset()) -> dict:
     data = {"id": message.id, "author": message.author, "text": message.text}
     if message.author != "family":  # the family's own words are shown exactly as written
         data["parts"] = linked_parts(message.text)
     if message.author == "bot" and message.text == render("not_verified", "web"):
         data["sign_in"] = True  # the page offers a Sign in button right there
+    if message.id in answers:  # the page asks "Was this helpful?" under it, or thanks them for saying
+        data["feedback"] = {"given": message.feedback,
+                            "thanks": _feedback_thanks(message.feedback) if message.feedback else None}
     return data
+
+
+def _answers(db, rows: list[Message]) -> set[int]:
+    """Which of these bot messages answer a family question (bot.learning.answer_of): not a greeting, a
+    clarifying question, a prompt, a hand-over or a safety message."""
+    asked = {row.reply_to_id for row in rows if row.author == "bot" and row.reply_to_id}
+    answers = set()
+    for family in db.scalars(select(Message).where(Message.id.in_(asked))) if asked else []:
+        answer = answer_of(db, family)
+        if answer is not None:
+            answers.add(answer.id)
+    return answers
+
+
+def _feedback_thanks(feedback: str) -> str:
+    return render("feedback_helpful" if feedback == "helpful" else "feedback_not_helpful", "web")
 
 
 def _handover(db, conversation: Conversation) -> dict | None:
@@ -187,7 +207,8 @@ def messages():
                    Message.author.in_(VISIBLE_AUTHORS))
             .order_by(Message.id)
         ).all()
-        return jsonify(messages=[_message_json(m) for m in rows], last_id=rows[-1].id if rows else int(after),
+        answers = _answers(db, rows)
+        return jsonify(messages=[_message_json(m, answers) for m in rows], last_id=rows[-1].id if rows else int(after),
                        signed_in=identity(db, conversation) is Identity.VERIFIED,
                        handover=_handover(db, conversation))
 
@@ -212,6 +233,25 @@ def send():
     except SQLAlchemyError:
         replies = spool.keep("web", _sender_id(), text.strip(), None)
     return jsonify(replies=[{"text": r.text, "buttons": r.buttons} for r in replies])
+
+
+@bp.post("/chat/feedback")
+def feedback():
+    """The family's "Was this helpful?" on one of the bot's answers in their own conversation."""
+    body = _json_body()
+    message_id, helpful = body.get("message_id"), body.get("helpful")
+    if not isinstance(message_id, int) or isinstance(message_id, bool) or not 0 < message_id < 2 ** 62 \
+            or not isinstance(helpful, bool):
+        abort(400, description="Send 'message_id' (a number) and 'helpful' (true or false).")
+    sender_id = None if _lapsed() else _sender_id(create=False)
+    with session_scope() as db:
+        conversation = db.scalar(select(Conversation).where(Conversation.sender_id == sender_id)) if sender_id else None
+        answer = db.get(Message, message_id) if conversation is not None else None
+        if answer is None or answer.conversation_id != conversation.id or answer.author != "bot" \
+                or answer.id not in _answers(db, [answer]):
+            return jsonify(error="That message is not one of Harbour's answers to you."), 404
+        record_feedback(answer, helpful)
+        return jsonify(feedback=answer.feedback, thanks=_feedback_thanks(answer.feedback))
 
 
 def _within_chat_limits() -> bool:

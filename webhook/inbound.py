@@ -32,6 +32,7 @@ from bot import safety
 from bot.db import session_scope
 from bot.escalations import (
     CHECK_IN,
+    PIN_HELD,
     crisis_replies,
     escalate,
     family_wrote,
@@ -39,12 +40,13 @@ from bot.escalations import (
     signalled_reasons,
     when_staff_will_reply,
 )
+from bot.learning import is_not_helpful, last_answer_for_feedback, record_feedback, record_understanding
 from bot.models import Message, utcnow
 from bot.office_hours import local_now
 from bot.replies import render, replies
 from bot.settings import get_settings
 from bot.signposting import check_in, helpline_summary, helpline_values, signposting
-from bot.verification import check_pin, extract_pin, get_conversation, keep_verified, mask_pins
+from bot.verification import check_pin, extract_pin, get_conversation, is_held, keep_verified, mask_pins
 from webhook import rasa_client
 
 logger = logging.getLogger(__name__)
@@ -207,17 +209,25 @@ def assistant_text(sender_id: str, text: str) -> str:
     return without_intent_prefix(mask_pins(text, pin_awaited))
 
 
-def ask_assistant(channel: str, sender_id: str, text: str, intent: str | None = None) -> list[Reply]:
+def ask_assistant(channel: str, sender_id: str, text: str, intent: str | None = None,
+                  inbound_id: int | None = None) -> list[Reply]:
     """The assistant's answer. `intent` (never from the family's text) asks Rasa for that intent directly,
-    for a lone keyword whose meaning is certain ("person", "cancel" while a form waits)."""
+    for a lone keyword whose meaning is certain ("person", "cancel" while a form waits). What the NLU
+    understood of the family's own words is kept on their message (`inbound_id`), for the learning inbox."""
     message = f"/{intent}" if intent else assistant_text(sender_id, text)
     try:
-        messages = rasa_client.send(channel, sender_id, message)
+        messages, understood = rasa_client.send(channel, sender_id, message)
     except rasa_client.RasaUnavailable as error:
         return _assistant_unavailable(channel, sender_id, str(error))
-    for reason in signalled_reasons([m.get("custom") for m in messages]):
-        _escalate(sender_id, reason)
+    if understood and inbound_id is not None and not message.startswith("/"):
+        with session_scope() as session:
+            record_understanding(session.get(Message, inbound_id), understood)
+    reasons = signalled_reasons([m.get("custom") for m in messages])
     answer = [Reply(m["text"], m.get("buttons") or []) for m in messages if m.get("text")]
+    if "verification_locked" in reasons and number_held(sender_id):
+        reasons, answer = _as_held(channel, sender_id, reasons, answer)
+    for reason in reasons:
+        _escalate(sender_id, reason)
     if not answer:  # Rasa answered, but an action failed and said nothing
         return _assistant_unavailable(channel, sender_id, "empty reply")
     with session_scope() as session:
@@ -225,18 +235,41 @@ def ask_assistant(channel: str, sender_id: str, text: str, intent: str | None = 
     return answer
 
 
-@lru_cache(maxsize=1)
-def _form_prompt_patterns() -> list[tuple[re.Pattern, str]]:
-    """Each form prompt in bot/replies.yml, both channels, as a pattern ({tries_left} and the like match anything)."""
+def number_held(sender_id: str) -> bool:
+    with session_scope() as session:
+        return is_held(get_conversation(session, sender_id))
+
+
+def _as_held(channel: str, sender_id: str, reasons: list[str],
+             answer: list[Reply]) -> tuple[list[str], list[Reply]]:
+    """A held number (bot.verification.is_held) is not told to wait some minutes, as after a lock-out: a
+    person will help them back in, and when; and the escalation asks staff for that (an open one about the
+    lock-outs now says so)."""
+    with session_scope() as session:
+        escalation, _ = escalate(session, get_conversation(session, sender_id), PIN_HELD)
+        if escalation.reason == "verification_locked":
+            escalation.reason = PIN_HELD
+    held = Reply(render("pin_held", channel, when=when_staff_will_reply(local_now())))
+    locked = _reply_patterns("verification_locked")
+    answer = [held if any(p.fullmatch(r.text) for p in locked) else r for r in answer]
+    return [r for r in reasons if r != "verification_locked"], answer
+
+
+@lru_cache(maxsize=None)
+def _reply_patterns(key: str) -> tuple[re.Pattern, ...]:
+    """The reply `key` in bot/replies.yml, both channels, as patterns ({tries_left} and the like match anything)."""
     slots = get_settings().partnership.as_slots()
     patterns = []
-    for key, form in FORM_PROMPTS.items():
-        for template in replies()[key].values():
-            for name, value in slots.items():
-                template = template.replace("{" + name + "}", value)
-            pattern = re.sub(r"\\\{\w+\\\}", ".+?", re.escape(template))
-            patterns.append((re.compile(pattern, re.DOTALL), form))
-    return patterns
+    for template in replies()[key].values():
+        for name, value in slots.items():
+            template = template.replace("{" + name + "}", value)
+        patterns.append(re.compile(re.sub(r"\\\{\w+\\\}", ".+?", re.escape(template)), re.DOTALL))
+    return tuple(patterns)
+
+
+def _form_prompt_patterns() -> list[tuple[re.Pattern, str]]:
+    """Each form prompt in bot/replies.yml as patterns, with the form it asks for."""
+    return [(pattern, form) for key, form in FORM_PROMPTS.items() for pattern in _reply_patterns(key)]
 
 
 def waiting_form(texts: list[str]) -> str | None:
@@ -332,7 +365,19 @@ def _while_with_staff(channel: str, sender_id: str, opted_out: bool) -> list[Rep
     return [Reply(render("waiting_ack", channel, when=when, helplines=helpline_summary(category=category)))]
 
 
-def _answer(channel: str, sender_id: str, text: str, decision: safety.SafetyDecision, intent: str | None) -> list[Reply]:
+def _not_helpful_feedback(sender_id: str) -> bool:
+    """An SMS "no", "not helpful" or "that's not what I asked" just after a bot answer: kept as the
+    family's feedback on that answer (it is not a "deny" for Rasa). False if there was no such answer."""
+    with session_scope() as session:
+        answer = last_answer_for_feedback(session, get_conversation(session, sender_id).id)
+        if answer is None:
+            return False
+        record_feedback(answer, helpful=False)
+        return True
+
+
+def _answer(channel: str, sender_id: str, text: str, decision: safety.SafetyDecision, intent: str | None,
+            inbound_id: int | None = None) -> list[Reply]:
     """Everything after the message is stored: the crisis, the check-in, then the bot or staff."""
     now = utcnow()
     state = _state(sender_id, now)
@@ -363,7 +408,9 @@ def _answer(channel: str, sender_id: str, text: str, decision: safety.SafetyDeci
         return first + [Reply(render("message_too_long", channel))]  # kept for staff, too long to answer
     if intent is None and keyword(text) in PERSON_WORDS:
         intent = "request_human"
-    answer = ask_assistant(channel, sender_id, text, intent)
+    if channel == "sms" and intent is None and is_not_helpful(text) and _not_helpful_feedback(sender_id):
+        return first + [Reply(render("sms_not_helpful", channel))]
+    answer = ask_assistant(channel, sender_id, text, intent, inbound_id)
     # The check-in comes first, unless the assistant has just asked for a PIN or a choice: a family
     # answers the last question asked, so the check-in goes last and their "no" is read as its answer.
     if first and form_waiting(sender_id):
@@ -390,6 +437,6 @@ def handle_message(channel: str, sender_id: str, text: str, twilio_sid: str | No
         inbound_id, earlier_replies = store_inbound(sender_id, text, twilio_sid, decision)
         if inbound_id is None:
             return Turn(earlier_replies or [], retried=True)
-        answer = _answer(channel, sender_id, text, decision, intent)
+        answer = _answer(channel, sender_id, text, decision, intent, inbound_id)
         store_replies(sender_id, inbound_id, answer)
         return Turn(answer)

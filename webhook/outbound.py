@@ -10,18 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask, current_app, has_app_context
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from bot import escalations
-from bot.db import session_scope
+from bot.db import insert_if_absent, session_scope
 from bot.gsm import fit, to_gsm7
-from bot.models import Conversation, Escalation, Message, OutboundMessage, utcnow
+from bot.models import Conversation, Escalation, Message, OutboundMessage, ScheduledJob, utcnow
 from bot.replies import render
 from bot.settings import get_settings
 from webhook.inbound import mask_phone
@@ -61,27 +62,44 @@ def send_to_family(session: Session, conversation: Conversation, body: str, purp
     if conversation.channel == "sms" and conversation.opted_out:
         raise OptedOut(mask_phone(conversation.sender_id))
     record = OutboundMessage(channel=conversation.channel, to_address=conversation.sender_id, body=body,
-                             purpose=purpose, transport="outbox", status="outbox")
+                             purpose=purpose, transport="outbox", status="outbox", conversation_id=conversation.id)
     if conversation.channel == "sms":
         _deliver_sms(record)
     else:
         record.status = "delivered"  # the chat page shows it from the transcript
     session.add(record)
     # Sent to the family, so never a "system" note (those are for staff): on the web the family sees it.
-    session.add(Message(conversation_id=conversation.id, direction="out", author="staff" if staff_user_id else "bot",
-                        text=record.body, staff_user_id=staff_user_id, twilio_sid=record.twilio_sid))
+    message = Message(conversation_id=conversation.id, direction="out", author="staff" if staff_user_id else "bot",
+                      text=record.body, staff_user_id=staff_user_id, twilio_sid=record.twilio_sid,
+                      delivery_status=record.status if record.transport == "twilio" else None)
+    session.add(message)
     session.flush()
+    if record.status == "failed":  # Twilio refused it outright: as if it had reported it undelivered
+        escalations.not_delivered(session, message, None)
     return record
 
 
 def alert_oncall(session: Session, conversation: Conversation, numbers: tuple[str, ...] | None = None,
                  body: str | None = None, purpose: str = "oncall_alert") -> list[OutboundMessage]:
-    """Tells on-call staff an urgent conversation is waiting, and where; never what the family wrote."""
+    """Tells on-call staff an urgent conversation is waiting, and where; never what the family wrote.
+    Without `numbers` and `body` it is a new urgent escalation: texted at once if it is the first for a
+    while, else gathered into the summary text at the end of the alert window (nothing is sent now)."""
     settings = get_settings()
+    if numbers is None and body is None and settings.oncall_numbers and \
+            not _opens_alert_window(session, conversation, utcnow()):
+        session.add(Message(conversation_id=conversation.id, direction="in", author="system", text=(
+            "On-call staff were texted about another urgent conversation moments ago: this one is in the "
+            f"summary they are sent within {settings.oncall_alert_minutes} minutes.")))
+        session.flush()
+        return []
     body = body or (f"Harbour: an urgent conversation is waiting for staff. "
                     f"Open {settings.public_url}/staff/conversations/{conversation.id}")
+    return _text_oncall(session, settings.oncall_numbers if numbers is None else numbers, body, purpose)
+
+
+def _text_oncall(session: Session, numbers: tuple[str, ...], body: str, purpose: str) -> list[OutboundMessage]:
     records = []
-    for number in settings.oncall_numbers if numbers is None else numbers:
+    for number in numbers:
         record = OutboundMessage(channel="sms", to_address=number, body=body, purpose=purpose,
                                  transport="outbox", status="outbox")
         _deliver_sms(record)
@@ -89,6 +107,76 @@ def alert_oncall(session: Session, conversation: Conversation, numbers: tuple[st
         records.append(record)
     session.flush()
     return records
+
+
+# Aggregated alerts. The first new urgent escalation texts on-call at once and opens a window of
+# HARBOUR_ONCALL_ALERT_MINUTES; those that follow within it are gathered into one summary text when it ends
+# (a flood of 15 is two texts, not 15). The window is one scheduled_jobs row: last_started_at is when the
+# escalation that opened it became urgent, lease_until when it ends, last_finished_at the end of the last
+# window summed up. Only atomic UPDATEs move it, so of several web processes exactly one opens a window or
+# sends its summary. Each escalation is still chased on its own if nobody claims it (chase_unclaimed_urgent).
+ALERT_WINDOW = "oncall_alert_window"
+
+
+def _opens_alert_window(session: Session, conversation: Conversation, now: datetime) -> bool:
+    """Whether this new urgent escalation is the first in a while (its alert goes now, and opens a window)."""
+    minutes = get_settings().oncall_alert_minutes
+    if minutes <= 0:
+        return True
+    insert_if_absent(session, ScheduledJob, name=ALERT_WINDOW)
+    # A window that has ended is summed up first, so nothing gathered in it waits for the chaser.
+    escalation = escalations.open_escalation(session, conversation)
+    _send_alert_summary(session, now, excluding=escalation.id if escalation else None)
+    opened = session.execute(
+        update(ScheduledJob)
+        .where(ScheduledJob.name == ALERT_WINDOW,
+               or_(ScheduledJob.lease_until.is_(None),
+                   and_(ScheduledJob.lease_until <= now, ScheduledJob.last_finished_at >= ScheduledJob.lease_until)))
+        .values(last_started_at=(escalation.urgent_at if escalation and escalation.urgent_at else now),
+                lease_until=now + timedelta(minutes=minutes))
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    return opened
+
+
+def _send_alert_summary(session: Session, now: datetime, excluding: int | None = None) -> int:
+    """Sums up an alert window that has ended: one text saying how many urgent conversations gathered in
+    it are still waiting (none: no text). Returns that number."""
+    window = session.execute(select(ScheduledJob.last_started_at, ScheduledJob.lease_until,
+                                     ScheduledJob.last_finished_at).where(ScheduledJob.name == ALERT_WINDOW)).first()
+    if window is None or window.lease_until is None or window.lease_until > now or (
+            window.last_finished_at is not None and window.last_finished_at >= window.lease_until):
+        return 0
+    taken = session.execute(
+        update(ScheduledJob)
+        .where(ScheduledJob.name == ALERT_WINDOW, ScheduledJob.lease_until == window.lease_until,
+               or_(ScheduledJob.last_finished_at.is_(None), ScheduledJob.last_finished_at < ScheduledJob.lease_until))
+        .values(last_finished_at=window.lease_until)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not taken:
+        return 0  # another process sums it up
+    # Gathered: became urgent since the last window ended, before this one ended, other than the one that
+    # opened it (texted at once). With no window before, from a moment before it opened: an escalation that
+    # became urgent just before the opener, but was written just after it, was gathered too.
+    waiting = session.scalar(select(func.count(Escalation.id)).where(
+        Escalation.priority == "urgent", Escalation.status == "open",
+        Escalation.urgent_at >= (window.last_finished_at or window.last_started_at - timedelta(seconds=2)),
+        Escalation.urgent_at < window.lease_until, Escalation.urgent_at != window.last_started_at,
+        *([Escalation.id != excluding] if excluding else [])))
+    if waiting:
+        settings = get_settings()
+        conversations = "1 more urgent conversation is" if waiting == 1 else f"{waiting} more urgent conversations are"
+        _text_oncall(session, settings.oncall_numbers, f"Harbour: {conversations} waiting. Open {settings.public_url}/staff",
+                     "oncall_summary")
+        logger.warning("Sent on-call a summary of %s urgent escalation(s) gathered in the alert window.", waiting)
+    return waiting
+
+
+def send_alert_summary(now: datetime | None = None) -> int:
+    """The summary text of an alert window that has ended, if one is due (the chaser calls this)."""
+    with session_scope() as session:
+        return _send_alert_summary(session, now or utcnow())
 
 
 def alert_oncall_without_database() -> bool:
@@ -144,6 +232,7 @@ def chase_unclaimed_urgent(now: datetime | None = None) -> int:
     one. Returns how many chases were made."""
     now = now or utcnow()
     settings = get_settings()
+    send_alert_summary(now)  # the urgent escalations gathered in an alert window that has ended
     with session_scope() as session:
         due = escalations.due_chases(session, now)
     made = 0

@@ -7,6 +7,7 @@ cannot be reached; the shared tracker and lock stores let any replica carry on.
 from __future__ import annotations
 
 import zlib
+from typing import NamedTuple
 
 import requests
 
@@ -25,13 +26,18 @@ def replicas_for(sender_id: str) -> list[str]:
     return list(urls[first:] + urls[:first])
 
 
-def send(channel: str, sender_id: str, text: str) -> list[dict]:
+class Answer(NamedTuple):
+    messages: list[dict]  # the replies, as Rasa's REST channel gives them
+    understood: dict | None  # what the NLU made of the message (bot.learning.understanding), if known
+
+
+def send(channel: str, sender_id: str, text: str) -> Answer:
     settings = get_settings()
     for url in replicas_for(sender_id):
         try:
             reply = requests.post(
                 f"{url}/webhooks/{channel}/webhook",
-                json={"sender": sender_id, "message": text},
+                json={"sender": sender_id, "message": text, "understanding": True},
                 headers={INTERNAL_TOKEN_HEADER: settings.internal_token},
                 timeout=settings.rasa_timeout_seconds,
             )
@@ -41,10 +47,12 @@ def send(channel: str, sender_id: str, text: str) -> list[dict]:
             raise RasaUnavailable(type(error).__name__) from None
         try:
             reply.raise_for_status()
-            messages = reply.json()
+            body = reply.json()
         except (requests.RequestException, ValueError) as error:
             raise RasaUnavailable(type(error).__name__) from None
+        messages = body.get("messages") if isinstance(body, dict) else body
         if not isinstance(messages, list):
             raise RasaUnavailable("unexpected reply")
-        return messages
+        understood = body.get("understood") if isinstance(body, dict) else None
+        return Answer(messages, understood if isinstance(understood, dict) else None)
     raise RasaUnavailable("no replica reachable")

@@ -6,12 +6,12 @@ import re
 from functools import wraps
 
 from flask import Blueprint, Response, abort, request
-from sqlalchemy import select
+from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import safety
+from bot import escalations, safety
 from bot.db import session_scope
 from bot.gsm import fit, to_gsm7
 from bot.models import Message, OutboundMessage
@@ -43,6 +43,10 @@ CANCEL_FORM_WORDS = {"CANCEL"}
 # Twilio's signature joins each key to its value with no separator, so a signed body can be re-split into
 # other keys and values: a MessageSid of exactly Twilio's form cannot be, and keeps replays out.
 MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-f]{32}")
+# Twilio's statuses in the order a message passes through them: a late report never moves one back.
+STATUS_STEP = {"outbox": 0, "accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent": 2,
+               "delivered": 3, "undelivered": 3, "failed": 3, "canceled": 3, "read": 4}
+NOT_DELIVERED = ("undelivered", "failed")
 
 
 def twilio_signed(view):
@@ -64,23 +68,52 @@ def twilio_signed(view):
     return checked
 
 
-def twiml(replies: list[Reply]) -> Response:
+def twiml(replies: list[Reply], answering: str | None = None) -> Response:
     """The replies as SMS, in the GSM-7 alphabet. Signposting, who has been told and a check-in are
-    messages of their own; other replies in a row share one, within Twilio's 1,600 characters."""
+    messages of their own; other replies in a row share one, within Twilio's 1,600 characters.
+    With `answering` (the family message's MessageSid), Twilio reports each SMS's delivery to /sms/status,
+    kept against the stored replies it carries."""
     response = MessagingResponse()
-    messages: list[list[str]] = []
+    messages: list[tuple[list[str], list[int]]] = []
     joinable = False
-    for reply in replies:
+    for reply, row_id in zip(replies, _stored_ids(answering, replies)):
         if not reply.text:
             continue
         if reply.own_message or not joinable:
-            messages.append([reply.text])
-        else:
-            messages[-1].append(reply.text)
+            messages.append(([], []))
+        messages[-1][0].append(reply.text)
+        messages[-1][1].extend([row_id] if row_id is not None else [])
         joinable = not reply.own_message
-    for texts in messages:
-        response.message(fit(to_gsm7("\n\n".join(texts)), get_settings().sms_reply_max_chars))
+    settings = get_settings()
+    for texts, row_ids in messages:
+        body = fit(to_gsm7("\n\n".join(texts)), settings.sms_reply_max_chars)
+        if row_ids:
+            report_to = f"{settings.public_url}/sms/status?messages={'-'.join(map(str, row_ids))}"
+            response.message(body, action=report_to, method="POST")
+        else:
+            response.message(body)
     return Response(str(response), mimetype="application/xml")
+
+
+def _stored_ids(answering: str | None, replies: list[Reply]) -> list[int | None]:
+    """The stored row of each reply to the family message whose MessageSid is `answering`, in order
+    (None where there is none: nothing stored, or the database is away)."""
+    if not answering:
+        return [None] * len(replies)
+    try:
+        with session_scope() as session:
+            answered = select(Message.id).where(Message.twilio_sid == answering).scalar_subquery()
+            rows = session.execute(select(Message.id, Message.text).where(Message.reply_to_id == answered)
+                                   .order_by(Message.id)).all()
+    except SQLAlchemyError as error:  # the replies still go; only their delivery reports are lost
+        logger.error("Could not find the stored replies for their delivery reports: %s", type(error).__name__)
+        return [None] * len(replies)
+    ids, position = [], 0
+    for reply in replies:
+        found = next((i for i in range(position, len(rows)) if rows[i].text == reply.text), None)
+        ids.append(None if found is None else rows[found].id)
+        position = position if found is None else found + 1
+    return ids
 
 
 def _set_opt_out(sender: str, word: str | None) -> None:
@@ -97,10 +130,10 @@ def _local_reply(sender: str, text: str, sid: str | None, reply: str | None) -> 
     """Stores the message and answers from the Flask layer, without a bot turn (`reply` None: no answer)."""
     inbound_id, earlier = store_inbound(sender, text, sid, safety.SafetyDecision())
     if inbound_id is None:
-        return twiml(earlier or [])
+        return twiml(earlier or [], sid)
     replies = [Reply(reply)] if reply else []
     store_replies(sender, inbound_id, replies)
-    return twiml(replies)
+    return twiml(replies, sid)
 
 
 def _media_or_empty(form) -> tuple[str, str]:
@@ -141,7 +174,7 @@ def _answer(form, sender: str, text: str, sid: str | None) -> Response:
         conversation = get_conversation(session, sender)
         opted_out, awaiting_check_in = conversation.opted_out, conversation.check_in_at is not None
     if word in CANCEL_FORM_WORDS and not opted_out and get_settings().cancel_can_end_a_form and form_waiting(sender):
-        return twiml(handle_message("sms", sender, text, sid, intent="deny", decision=decision).replies)
+        return twiml(handle_message("sms", sender, text, sid, intent="deny", decision=decision).replies, sid)
     if word in STOP_WORDS:
         _set_opt_out(sender, text.strip()[:20])
         confirmation = render("sms_opted_out", "sms", **helpline_values()) if get_settings().confirms_opt_out_itself else None
@@ -155,23 +188,50 @@ def _answer(form, sender: str, text: str, sid: str | None) -> Response:
         stored_as, reply_key = _media_or_empty(form)
         return _local_reply(sender, stored_as, sid, None if opted_out else render(reply_key, "sms"))
     # Opted-out numbers and over-long messages still pass through: their words are kept and the safety decision runs.
-    return twiml(handle_message("sms", sender, text, sid, decision=decision).replies)
+    return twiml(handle_message("sms", sender, text, sid, decision=decision).replies, sid)
 
 
 @bp.post("/status")
 @twilio_signed
 def delivery_status():
-    """Twilio's delivery report for a message we sent: kept against that message."""
+    """Twilio's delivery report for a message we sent: kept against that message (by its MessageSid, or for
+    a reply in TwiML by the stored rows named in the URL), never moving its status back. The first report
+    that a staff reply or the lines after a crisis or check-in did not arrive opens a high escalation."""
     sid = request.form.get("MessageSid") or request.form.get("SmsSid")
-    status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "")[:20]
+    status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "")[:20].lower()
     if not sid or not status:
         abort(400, description="'MessageSid' and 'MessageStatus' are required.")
+    error = (request.form.get("ErrorCode") or "")[:20] or None
+    row_ids = [int(part) for part in request.args.get("messages", "").split("-") if part.isdigit()][:20]
     with session_scope() as session:
-        for model in (Message, OutboundMessage):
-            row = session.scalar(select(model).where(model.twilio_sid == sid))
-            if row is not None:
-                if model is Message:
-                    row.delivery_status = status
-                else:
-                    row.status = status
+        in_transcript = or_(Message.twilio_sid == sid,
+                            and_(Message.id.in_(row_ids), Message.direction == "out") if row_ids else false())
+        failed_now = _record_status(session, Message, Message.delivery_status, in_transcript, status, error)
+        _record_status(session, OutboundMessage, OutboundMessage.status, OutboundMessage.twilio_sid == sid,
+                       status, error)
+        if failed_now:
+            logger.warning("Twilio reports SMS %s %s (error %s).", sid, status, error)
+        for message_id in failed_now:
+            if escalations.not_delivered(session, session.get(Message, message_id), error) is not None:
+                break  # one SMS, one escalation
     return Response(status=204)
+
+
+def _record_status(session, model, column, where, status: str, error: str | None) -> list[int]:
+    """Moves the status of the rows `where` forward to `status` (a late report never moves it back),
+    each with one atomic UPDATE. Returns the ids of the rows this report is the first failure of."""
+    step = STATUS_STEP.get(status, 0)
+    not_later = or_(column.is_(None), column.notin_([s for s, n in STATUS_STEP.items() if n > step]))
+    values = {column.key: status}
+    if status in NOT_DELIVERED and error:
+        values["delivery_error"] = error
+    not_failed_yet = or_(column.is_(None), column.notin_(NOT_DELIVERED))
+    failed_now = []
+    for row_id in session.scalars(select(model.id).where(where)).all():
+        move = (update(model).where(model.id == row_id, not_later).values(**values)
+                .execution_options(synchronize_session=False))
+        if status in NOT_DELIVERED and session.execute(move.where(not_failed_yet)).rowcount == 1:
+            failed_now.append(row_id)
+        else:
+            session.execute(move)
+    return failed_now

@@ -161,10 +161,7 @@ def remove_test_rows(reference_prefix: str, sender_patterns: tuple[str, ...]) ->
         senders = session.scalars(select(Conversation.sender_id).where(Conversation.id.in_(conversations))).all()
         contact_ids = session.scalars(contacts).all()
         quietly = {"synchronize_session": False}
-        session.execute(delete(Message).where(Message.conversation_id.in_(conversations)), execution_options=quietly)
-        session.execute(delete(Escalation).where(Escalation.conversation_id.in_(conversations)),
-                        execution_options=quietly)
-        session.execute(delete(Conversation).where(Conversation.id.in_(conversations)), execution_options=quietly)
+        retention.delete_conversations(session, session.scalars(conversations).all())
         session.execute(delete(OutboundMessage).where(or_(OutboundMessage.to_address.in_(senders), *(
             OutboundMessage.to_address.like(p) for p in sender_patterns))), execution_options=quietly)
         session.execute(delete(ReviewContact).where(ReviewContact.review_id.in_(reviews)), execution_options=quietly)

@@ -10,7 +10,7 @@ from bot.security import hash_secret, pin_needs_rehash, verify_secret
 from bot.settings import get_settings
 from bot.verification import (
     Identity, PinOutcome, check_pin, extract_pin, get_conversation, identity, keep_verified, mask_pins,
-    sign_in_with_code,
+    release_hold, sign_in_with_code,
 )
 from tests.conftest import forget_conversation_rows
 
@@ -94,6 +94,9 @@ def test_each_lock_out_lasts_twice_as_long_as_the_one_before(sam):
             lengths.append(conversation.locked_until - now)
             now = conversation.locked_until + timedelta(seconds=1)
         assert lengths == [timedelta(minutes=settings.pin_lock_minutes * 2 ** n) for n in range(3)]
+        # After the third lock-out the number is held for staff: not even the right PIN is checked.
+        assert check_pin(session, conversation, "4821", now).outcome is PinOutcome.LOCKED
+        release_hold(session, conversation)
         assert check_pin(session, conversation, "4821", now).outcome is PinOutcome.VERIFIED
         assert conversation.lock_count == 0  # the right PIN starts the count again
 

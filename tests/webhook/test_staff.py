@@ -277,7 +277,7 @@ def test_a_new_pin_is_shown_once_and_stored_hashed(browser_like):
         contact_id = session.scalar(select(Contact.id).where(Contact.phone == "+447700900789"))
     html = browser_like.post(f"/staff/contacts/{contact_id}/pin",
                              data={"csrf_token": token, "confirm": "yes"}).get_data(as_text=True)
-    pin = re.search(r'id="issued-code">(\d{4})<', html).group(1)
+    pin = re.search(r'id="issued-code">(\d{6})<', html).group(1)  # new PINs have six digits
     try:
         with session_scope() as session:
             contact = session.get(Contact, contact_id)

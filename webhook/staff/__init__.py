@@ -11,4 +11,4 @@ def never_cache(response):
     return response
 
 
-from webhook.staff import audit, auth, conversations, display, privacy, reviews  # noqa: E402,F401  (routes register on bp)
+from webhook.staff import audit, auth, conversations, display, insights, learning, privacy, reviews  # noqa: E402,F401  (routes register on bp)

@@ -17,7 +17,7 @@ from bot.db import session_scope
 from bot.escalations import PRIORITY_ORDER, handover_state, open_escalation, urgent_clock
 from bot.models import Contact, Conversation, Escalation, Message, OutboundMessage, Review, ReviewContact, utcnow
 from bot.settings import get_settings
-from bot.verification import current_membership, memberships
+from bot.verification import current_membership, is_held, memberships, release_hold
 from webhook.inbound import mask_phone
 from webhook.outbound import OptedOut, hand_back_and_tell, resolve_and_tell, send_to_family
 from webhook.staff import bp
@@ -184,7 +184,7 @@ def _conversation_page(db, conv: Conversation, revealed: bool = False):
     return render_template(
         "staff/conversation.html", conversation=conv, who=who_is_it(conv, owner), messages=conv.messages,
         escalation=escalation, state=state, state_label=state_label(state, escalation), membership=membership,
-        clock=urgent_clock(escalation) if escalation else None, now=utcnow(), revealed=revealed,
+        clock=urgent_clock(escalation) if escalation else None, now=utcnow(), revealed=revealed, held=is_held(conv),
         reply_form=ReplyForm(), note_form=NoteForm(), resolve_form=ResolveForm(), action_form=ActionForm(),
     )
 
@@ -240,13 +240,17 @@ def reply(conversation_id: int):
     with session_scope() as db:
         conv = _conversation_or_404(db, conversation_id)
         try:
-            send_to_family(db, conv, form.text.data.strip(), "staff_reply", staff_user_id=g.staff.id)
+            sent = send_to_family(db, conv, form.text.data.strip(), "staff_reply", staff_user_id=g.staff.id)
         except OptedOut:
             flash("Not sent: this number has opted out of SMS. Contact the family another way.", "error")
             return redirect(url_for("staff.conversation", conversation_id=conversation_id))
         audit(db, "reply", target=f"conversation {conv.id}")
         channel = "by SMS" if conv.channel == "sms" else "to their website chat"
-    flash(f"Reply sent {channel}.", "info")
+        refused = sent.status == "failed"
+    if refused:
+        flash("Not delivered: Twilio refused this SMS. Contact the family another way.", "error")
+    else:
+        flash(f"Reply sent {channel}.", "info")
     return _back(conversation_id)
 
 
@@ -299,6 +303,21 @@ def give_back(conversation_id: int):
         notice = hand_back_and_tell(db, conv)
         audit(db, "hand_back", target=f"conversation {conv.id}")
     flash("The assistant answers this family again" + _told(notice), "info")
+    return _back(conversation_id)
+
+
+@bp.post("/conversations/<int:conversation_id>/release-hold")
+@staff_required()
+def release_pin_hold(conversation_id: int):
+    """Lets a number held after repeated PIN lock-outs try its PIN again, its lock-outs counted from nought."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with session_scope() as db:
+        released = release_hold(db, _conversation_or_404(db, conversation_id))
+        if released:
+            audit(db, "release_pin_hold", target=f"conversation {conversation_id}")
+    flash("The hold is released: this number can try its PIN again." if released else "This number is not held.",
+          "info" if released else "error")
     return _back(conversation_id)
 
 

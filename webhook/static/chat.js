@@ -67,6 +67,7 @@
     fillText(text, message);
     item.appendChild(who);
     item.appendChild(text);
+    if (message.feedback) { item.appendChild(feedbackFor(message)); }
     if (message.sign_in && !isSignedIn) {
       var button = document.createElement("button");
       button.type = "button";
@@ -77,6 +78,46 @@
     }
     log.appendChild(item);
     return item;
+  }
+
+  // "Was this helpful? Yes / No" under an answer; once answered, only the thanks stays.
+  function feedbackFor(message) {
+    var box = document.createElement("div");
+    box.className = "feedback";
+    var thanks = document.createElement("p");
+    thanks.className = "feedback-thanks";
+    thanks.tabIndex = -1;
+    if (message.feedback.given) {
+      thanks.textContent = message.feedback.thanks;
+      box.appendChild(thanks);
+      return box;
+    }
+    var questionId = "feedback-question-" + message.id;
+    var group = document.createElement("div");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-labelledby", questionId);
+    var question = document.createElement("span");
+    question.id = questionId;
+    question.textContent = "Was this helpful?";
+    group.appendChild(question);
+    [["Yes", true], ["No", false]].forEach(function (choice) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary";
+      button.textContent = choice[0];
+      button.addEventListener("click", function () {
+        request("POST", "/chat/feedback", { message_id: message.id, helpful: choice[1] }).then(function (data) {
+          thanks.textContent = data.thanks;
+          group.remove();
+          thanks.focus({ preventScroll: true });  // the button pressed has gone: keyboard users stay here
+        }).catch(function (error) { thanks.textContent = error.message; });
+      });
+      group.appendChild(button);
+    });
+    box.appendChild(group);
+    thanks.setAttribute("role", "status");
+    box.appendChild(thanks);
+    return box;
   }
 
   function openSignIn() {
