@@ -44,7 +44,7 @@ def sign_in(client, who=REVIEWER):
 
 def audit_actions(action):
     with session_scope() as session:
-        return session.scalars(select(AuditEntry).where(AuditEntry.action == action)).all()
+        return session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
 
 
 @pytest.fixture
