@@ -54,3 +54,8 @@ def test_a_typing_slip_becomes_the_known_word_and_real_words_stay():
     assert corrected("is the reveiw an investgation", known) == "is the review an investigation"
     assert corrected("abusing", known) == "abusing"  # an inflection of a known word is a word
     assert corrected("wher is the meetng", known) == "wher is the meeting"  # too short to guess
+
+
+def test_risk_verbs_typed_without_their_g_are_spelled_out():
+    assert plain("feel like overdosin tonite") == "feel like overdosing tonight"
+    assert plain("hes hittin n punchin her") == "hes hitting and punching her"
