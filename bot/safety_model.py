@@ -25,14 +25,14 @@ import yaml
 from bot.meaning import PREAMBLES, parts
 from bot.safety_keywords import clause_texts
 from bot.settings import REPO_ROOT
-from bot.textnorm import spelled_out
+from bot.textnorm import SPELLINGS_FILE, spelled_out
 from bot.verification import WEB_CODE_IN_TEXT
 
 logger = logging.getLogger(__name__)
 
 TRAINING_DIR = REPO_ROOT / "data" / "nlu"
 LABELS = {"crisis_self": "self", "child_at_risk": "child"}
-VERSION = "2"  # bump when the features or the learner change
+VERSION = "3"  # bump when the features or the learner change
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def training_examples() -> tuple[list[str], list[str]]:
 
 def model_path() -> Path:
     digest = hashlib.sha256(VERSION.encode())
-    for path in [PREAMBLES, *sorted(TRAINING_DIR.rglob("*.yml"))]:
+    for path in [PREAMBLES, SPELLINGS_FILE, *sorted(TRAINING_DIR.rglob("*.yml"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     from bot.stack import MODELS_DIR
 
@@ -75,7 +75,8 @@ def train(path: Path) -> None:
     from bot.nlu_classifier import embedding_cache_path
 
     texts, labels = training_examples()
-    vectors = EmbeddingCache(embedding_cache_path()).encode(texts)
+    # Read as messages are read (`scores`): SMS spelling spelled out.
+    vectors = EmbeddingCache(embedding_cache_path()).encode([spelled_out(text) for text in texts])
     classifier = SVC(C=10, probability=True, random_state=7).fit(vectors, labels)
     staging = path.with_suffix(".partial")
     joblib.dump(classifier, staging)
