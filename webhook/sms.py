@@ -47,6 +47,7 @@ MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-f]{32}")
 STATUS_STEP = {"outbox": 0, "accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent": 2,
                "delivered": 3, "undelivered": 3, "failed": 3, "canceled": 3, "read": 4}
 NOT_DELIVERED = ("undelivered", "failed")
+ROW_ID = re.compile(r"[0-9]{1,15}")
 
 
 def twilio_signed(view):
@@ -202,7 +203,8 @@ def delivery_status():
     if not sid or not status:
         abort(400, description="'MessageSid' and 'MessageStatus' are required.")
     error = (request.form.get("ErrorCode") or "")[:20] or None
-    row_ids = [int(part) for part in request.args.get("messages", "").split("-") if part.isdigit()][:20]
+    # Only what twiml() writes there: ASCII row ids ("²" is a digit to str.isdigit, not to int()).
+    row_ids = [int(part) for part in request.args.get("messages", "").split("-") if ROW_ID.fullmatch(part)][:20]
     with session_scope() as session:
         in_transcript = or_(Message.twilio_sid == sid,
                             and_(Message.id.in_(row_ids), Message.direction == "out") if row_ids else false())

@@ -191,6 +191,11 @@ def test_a_report_naming_a_family_message_changes_nothing(offline, new_sender):
         assert session.get(Message, family.id).delivery_status is None
 
 
+@pytest.mark.parametrize("named", ["\u00b2", "9" * 40, "1-x-\u0663"])
+def test_a_report_naming_rows_no_reply_could_have_is_answered_not_an_error(offline, named):
+    report(offline, "failed", error="30003", path=f"/sms/status?messages={named}")
+
+
 class RefusingTwilio(HttpClient):
     """Twilio's REST API refusing every message (as it does an invalid 'To' number)."""
 
