@@ -7,8 +7,9 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.settings import get_settings
 
@@ -31,9 +32,21 @@ def get_engine(url: str | None = None) -> Engine:
     return _engine(url or get_settings().database_url)
 
 
+# Connections kept open per process: the web app's threads, its schedulers, and the action server's workers.
+SQLITE_POOL_SIZE = 20
+
+
 @lru_cache(maxsize=None)
 def _engine(url: str) -> Engine:
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    options = {}
+    database = make_url(url)
+    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
+        # SQLAlchemy 1.4 opens a new file connection per session (2.0 pools them): each paid the connect and
+        # the WAL pragma, and those serialised the web app's threads (bench/latency.py). A pooled connection
+        # is used by one thread at a time.
+        options = {"poolclass": QueuePool, "pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE,
+                   "connect_args": {"check_same_thread": False}}
+    engine = create_engine(url, future=True, pool_pre_ping=True, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine

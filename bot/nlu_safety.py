@@ -1,8 +1,8 @@
 """A step in Rasa's NLU pipeline: the safety decision (bot/safety.py) has the last word on crisis.
 
-The Flask layer makes the same decision on every message before and besides Rasa; having it
-inside the model as well means any parse of a message (`rasa shell nlu`, a tool that loads the
-model) names a crisis the way Harbour acts on it. A crisis the decision sees becomes
+The Flask layer makes the decision on every message before and besides Rasa, and sends it with
+the message, so it is made once; having it inside the model as well means any other parse of a
+message (`rasa shell nlu`, a tool that loads the model) names a crisis the way Harbour acts on it. A crisis the decision sees becomes
 crisis_self or child_at_risk whatever the intent model said; a crisis only the intent model
 saw is overruled in favour of its next choice, because the dedicated safety classifier,
 trained against hard negatives, decides. The intent model's own guess is kept as
@@ -16,14 +16,20 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    METADATA,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.safety import CHILD_AT_RISK, CRISIS_SELF, crisis_intent, decide
+from bot.safety import CHILD_AT_RISK, CRISIS_SELF, SAFETY_KEY, SafetyDecision, crisis_intent, decide
 
 CLASSIFIER_INTENT = "classifier_intent"
-SAFETY_KEY = "harbour_safety"
 CRISIS_INTENTS = {CRISIS_SELF, CHILD_AT_RISK}
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -40,9 +46,8 @@ class SafetyCheckOverride(GraphComponent):
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            decision = decide(message.get(TEXT) or "")
-            message.set(SAFETY_KEY, {"outcome": decision.outcome, "category": decision.category,
-                                     "layers": sorted(decision.layers)}, add_to_output=True)
+            decision = self._decided_by_web_app(message) or decide(message.get(TEXT) or "")
+            message.set(SAFETY_KEY, decision.as_dict(), add_to_output=True)
             classified = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             name = crisis_intent(decision)
             if name:
@@ -54,6 +59,13 @@ class SafetyCheckOverride(GraphComponent):
             message.set(CLASSIFIER_INTENT, classified, add_to_output=True)
             message.set(INTENT, intent, add_to_output=True)
         return messages
+
+    @staticmethod
+    def _decided_by_web_app(message: Message) -> SafetyDecision | None:
+        """The decision the web app made on the family's own words (before any PIN was masked) and sent with
+        them: the Harbour channels take messages only from the web app, so the decision is made once."""
+        metadata = message.get(METADATA)
+        return SafetyDecision.from_dict(metadata.get(SAFETY_KEY)) if isinstance(metadata, dict) else None
 
     @staticmethod
     def _next_choice(message: Message) -> dict[str, Any]:

@@ -26,6 +26,8 @@ CHILD_SELF_HARM = "child_self_harm"  # a child at risk: self-harm or suicidal no
 CRISIS = "crisis"
 CHECK_IN = "check_in"
 NONE = "none"
+# Where a parse, and a message the web app sends to Rasa, carry the decision (SafetyDecision.as_dict).
+SAFETY_KEY = "harbour_safety"
 
 # The classifier's scores (probabilities) that make a crisis or a check-in on its own: chosen on
 # the held-out sets (bench/safety.py) for recall, with the check-in as the net under the crisis.
@@ -71,6 +73,19 @@ class SafetyDecision:
 
     def __bool__(self) -> bool:
         return self.outcome != NONE
+
+    def as_dict(self) -> dict:
+        """The decision as JSON: kept on a parse, and sent with a message the web app has already decided."""
+        return {"outcome": self.outcome, "category": self.category, "layers": sorted(self.layers)}
+
+    @classmethod
+    def from_dict(cls, data) -> "SafetyDecision | None":
+        """A decision written by `as_dict`, or None for anything else (the caller then decides afresh)."""
+        if not isinstance(data, dict) or data.get("outcome") not in (CRISIS, CHECK_IN, NONE) \
+                or data.get("category") not in (None, CRISIS_SELF, CHILD_AT_RISK, CHILD_SELF_HARM) \
+                or not isinstance(data.get("layers"), list) or not all(isinstance(x, str) for x in data["layers"]):
+            return None
+        return cls(data["outcome"], data["category"], frozenset(data["layers"]))
 
 
 def _child_category(text: str) -> str:

@@ -209,29 +209,31 @@ def assistant_text(sender_id: str, text: str) -> str:
     return without_intent_prefix(mask_pins(text, pin_awaited))
 
 
-def ask_assistant(channel: str, sender_id: str, text: str, intent: str | None = None,
+def ask_assistant(channel: str, sender_id: str, text: str, decision: safety.SafetyDecision, intent: str | None = None,
                   inbound_id: int | None = None) -> list[Reply]:
     """The assistant's answer. `intent` (never from the family's text) asks Rasa for that intent directly,
     for a lone keyword whose meaning is certain ("person", "cancel" while a form waits). What the NLU
-    understood of the family's own words is kept on their message (`inbound_id`), for the learning inbox."""
+    understood of the family's own words is kept on their message (`inbound_id`), for the learning inbox.
+    The safety `decision` made on those words goes with them, so Rasa's NLU does not make it again."""
     message = f"/{intent}" if intent else assistant_text(sender_id, text)
     try:
-        messages, understood = rasa_client.send(channel, sender_id, message)
+        messages, understood = rasa_client.send(channel, sender_id, message,
+                                                None if message.startswith("/") else decision)
     except rasa_client.RasaUnavailable as error:
         return _assistant_unavailable(channel, sender_id, str(error))
-    if understood and inbound_id is not None and not message.startswith("/"):
-        with session_scope() as session:
-            record_understanding(session.get(Message, inbound_id), understood)
     reasons = signalled_reasons([m.get("custom") for m in messages])
     answer = [Reply(m["text"], m.get("buttons") or []) for m in messages if m.get("text")]
     if "verification_locked" in reasons and number_held(sender_id):
         reasons, answer = _as_held(channel, sender_id, reasons, answer)
+    with session_scope() as session:  # one write: each is a wait for SQLite's lock under load
+        if understood and inbound_id is not None and not message.startswith("/"):
+            record_understanding(session.get(Message, inbound_id), understood)
+        if answer:
+            get_conversation(session, sender_id).form_waiting = waiting_form([r.text for r in answer])
     for reason in reasons:
         _escalate(sender_id, reason)
     if not answer:  # Rasa answered, but an action failed and said nothing
         return _assistant_unavailable(channel, sender_id, "empty reply")
-    with session_scope() as session:
-        get_conversation(session, sender_id).form_waiting = waiting_form([r.text for r in answer])
     return answer
 
 
@@ -410,7 +412,7 @@ def _answer(channel: str, sender_id: str, text: str, decision: safety.SafetyDeci
         intent = "request_human"
     if channel == "sms" and intent is None and is_not_helpful(text) and _not_helpful_feedback(sender_id):
         return first + [Reply(render("sms_not_helpful", channel))]
-    answer = ask_assistant(channel, sender_id, text, intent, inbound_id)
+    answer = ask_assistant(channel, sender_id, text, decision, intent, inbound_id)
     # The check-in comes first, unless the assistant has just asked for a PIN or a choice: a family
     # answers the last question asked, so the check-in goes last and their "no" is read as its answer.
     if first and form_waiting(sender_id):

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import requests
 
 from bot.action_server import INTERNAL_TOKEN_HEADER
+from bot.safety import SAFETY_KEY, SafetyDecision
 from bot.settings import get_settings
 
 
@@ -31,13 +32,17 @@ class Answer(NamedTuple):
     understood: dict | None  # what the NLU made of the message (bot.learning.understanding), if known
 
 
-def send(channel: str, sender_id: str, text: str) -> Answer:
+def send(channel: str, sender_id: str, text: str, decision: SafetyDecision | None = None) -> Answer:
+    """`decision`: the safety decision already made on the family's words, which Rasa's NLU then reuses."""
     settings = get_settings()
+    body = {"sender": sender_id, "message": text, "understanding": True}
+    if decision is not None:
+        body["metadata"] = {SAFETY_KEY: decision.as_dict()}
     for url in replicas_for(sender_id):
         try:
             reply = requests.post(
                 f"{url}/webhooks/{channel}/webhook",
-                json={"sender": sender_id, "message": text, "understanding": True},
+                json=body,
                 headers={INTERNAL_TOKEN_HEADER: settings.internal_token},
                 timeout=settings.rasa_timeout_seconds,
             )

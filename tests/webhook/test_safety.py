@@ -4,6 +4,7 @@ not silence the assistant; human mode keeps the bot quiet but acknowledges the f
 
 The check-in tests use a TEST SEAM: `bot.safety.decide` monkeypatched in this process (the Flask app
 under test runs in-process) to return a check-in for one message; everything after it is real."""
+import json
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from bot.settings import REPO_ROOT, get_settings
 from bot.signposting import check_in, signposting
 from bot.verification import get_conversation
 from tests.webhook.conftest import reply_of, signed_post, twilio_form
+from tests.webhook.test_secrets_never_reach_rasa import tracker_events
 
 DATA = REPO_ROOT / "tests" / "data"
 CRISIS = yaml.safe_load((DATA / "safety_crisis.yml").read_text())
@@ -176,6 +178,17 @@ def test_a_check_in_comes_first_and_the_assistant_still_answers(client, monkeypa
     assert rows == [("check_in", "high", "open")] and mode == "bot"
     assert "six months" in " ".join(sms_messages(client, new_sender, "and how long do they usually take"))
     assert escalations(new_sender)[0] == [("check_in", "high", "open")]
+
+
+def test_rasa_uses_the_decision_the_web_app_made_on_the_message(client, monkeypatch, new_sender):
+    question = "when do reviews usually finish"
+    decided = safety.SafetyDecision(safety.CHECK_IN, safety.CRISIS_SELF, frozenset({"classifier"}))
+    real = safety.decide
+    monkeypatch.setattr(safety, "decide", lambda text: decided if text == question else real(text))
+    sms_messages(client, new_sender, question)
+    [user] = [event for event in map(json.loads, tracker_events(new_sender)) if event.get("event") == "user"]
+    assert user["metadata"][safety.SAFETY_KEY] == decided.as_dict()
+    assert user["parse_data"][safety.SAFETY_KEY] == decided.as_dict()  # Rasa's own parse of the words says none
 
 
 def test_a_lone_person_reaches_a_person(text_harbour, new_sender):
