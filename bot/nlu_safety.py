@@ -2,11 +2,11 @@
 
 The Flask layer makes the decision on every message before and besides Rasa, and sends it with
 the message, so it is made once; having it inside the model as well means any other parse of a
-message (`rasa shell nlu`, a tool that loads the model) names a crisis the way Harbour acts on it. A crisis the decision sees becomes
-crisis_self or child_at_risk whatever the intent model said; a crisis only the intent model
-saw is overruled in favour of its next choice, because the dedicated safety classifier,
-trained against hard negatives, decides. The intent model's own guess is kept as
-`classifier_intent`, and the decision as `harbour_safety`.
+message (`rasa shell nlu`, a tool that loads the model) names a crisis the way Harbour acts on
+it. A crisis the decision sees becomes crisis_self or child_at_risk whatever the intent model
+said; a crisis only the intent model saw is overruled in favour of its next choice, because the
+dedicated safety classifier, trained against hard negatives, decides. The intent model's own
+guess is kept as `classifier_intent`, and the decision as `harbour_safety`.
 """
 from __future__ import annotations
 
