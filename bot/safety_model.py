@@ -116,9 +116,10 @@ def scores(text: str) -> RiskScores | None:
         if not re.search(r"[a-z]{2}", readable):
             return RiskScores(0.0, 0.0)
         # The risk is often one clause of a long sentence: "they closed the case but he's back and hitting them".
-        units = list(dict.fromkeys([readable, *parts(readable),
-                                    *(c for c in clause_texts(readable) if len(c.split()) >= 3)]))
-        probabilities = classifier.predict_proba(encoder().encode(units))
+        units: dict[str, str] = {}
+        for unit in [readable, *parts(readable), *(c for c in clause_texts(readable) if len(c.split()) >= 3)]:
+            units.setdefault(unit.rstrip(" .!?"), unit)  # a clause is often its sentence without the full stop
+        probabilities = classifier.predict_proba(encoder().encode(list(units.values())))
     except Exception:  # the safety decision must never fail a message
         logger.exception("The safety classifier could not run; the keyword layer decides alone.")
         return None
