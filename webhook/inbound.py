@@ -86,6 +86,7 @@ class Reply:
     text: str
     buttons: list[dict] = field(default_factory=list)
     own_message: bool = False  # on SMS, a message of its own (signposting, who has been told, a check-in)
+    stored_id: int | None = None  # its row in the transcript, once kept: SMS delivery reports are kept against it
 
 
 @dataclass
@@ -121,7 +122,7 @@ def crisis_turn(category: str, channel: str, now: datetime) -> list[Reply]:
 def _stored_replies(session, inbound: Message) -> list[Reply]:
     rows = session.scalars(select(Message).where(Message.reply_to_id == inbound.id).order_by(Message.id))
     # After a crisis or a check-in each reply went as an SMS of its own, so it does again.
-    return [Reply(row.text, own_message=inbound.safety_outcome is not None) for row in rows]
+    return [Reply(row.text, own_message=inbound.safety_outcome is not None, stored_id=row.id) for row in rows]
 
 
 def store_inbound(sender_id: str, text: str, twilio_sid: str | None = None,
@@ -152,12 +153,15 @@ def store_inbound(sender_id: str, text: str, twilio_sid: str | None = None,
 
 
 def store_replies(sender_id: str, inbound_id: int, replies_: list[Reply]) -> None:
+    """Keeps the replies in the transcript, and each reply's row id on it."""
     with session_scope() as session:
         conversation = get_conversation(session, sender_id)
-        for reply in replies_:
-            session.add(
-                Message(conversation_id=conversation.id, direction="out", author="bot", text=reply.text, reply_to_id=inbound_id)
-            )
+        rows = [Message(conversation_id=conversation.id, direction="out", author="bot", text=reply.text,
+                        reply_to_id=inbound_id) for reply in replies_]
+        session.add_all(rows)
+        session.flush()
+        for reply, row in zip(replies_, rows):
+            reply.stored_id = row.id
 
 
 def _escalate(sender_id: str, reason: str, category: str | None = None, page: bool = True) -> None:

@@ -69,21 +69,20 @@ def twilio_signed(view):
     return checked
 
 
-def twiml(replies: list[Reply], answering: str | None = None) -> Response:
+def twiml(replies: list[Reply]) -> Response:
     """The replies as SMS, in the GSM-7 alphabet. Signposting, who has been told and a check-in are
     messages of their own; other replies in a row share one, within Twilio's 1,600 characters.
-    With `answering` (the family message's MessageSid), Twilio reports each SMS's delivery to /sms/status,
-    kept against the stored replies it carries."""
+    Twilio reports the delivery of each SMS that carries kept replies to /sms/status, naming their rows."""
     response = MessagingResponse()
     messages: list[tuple[list[str], list[int]]] = []
     joinable = False
-    for reply, row_id in zip(replies, _stored_ids(answering, replies)):
+    for reply in replies:
         if not reply.text:
             continue
         if reply.own_message or not joinable:
             messages.append(([], []))
         messages[-1][0].append(reply.text)
-        messages[-1][1].extend([row_id] if row_id is not None else [])
+        messages[-1][1].extend([reply.stored_id] if reply.stored_id is not None else [])
         joinable = not reply.own_message
     settings = get_settings()
     for texts, row_ids in messages:
@@ -94,27 +93,6 @@ def twiml(replies: list[Reply], answering: str | None = None) -> Response:
         else:
             response.message(body)
     return Response(str(response), mimetype="application/xml")
-
-
-def _stored_ids(answering: str | None, replies: list[Reply]) -> list[int | None]:
-    """The stored row of each reply to the family message whose MessageSid is `answering`, in order
-    (None where there is none: nothing stored, or the database is away)."""
-    if not answering:
-        return [None] * len(replies)
-    try:
-        with session_scope() as session:
-            answered = select(Message.id).where(Message.twilio_sid == answering).scalar_subquery()
-            rows = session.execute(select(Message.id, Message.text).where(Message.reply_to_id == answered)
-                                   .order_by(Message.id)).all()
-    except SQLAlchemyError as error:  # the replies still go; only their delivery reports are lost
-        logger.error("Could not find the stored replies for their delivery reports: %s", type(error).__name__)
-        return [None] * len(replies)
-    ids, position = [], 0
-    for reply in replies:
-        found = next((i for i in range(position, len(rows)) if rows[i].text == reply.text), None)
-        ids.append(None if found is None else rows[found].id)
-        position = position if found is None else found + 1
-    return ids
 
 
 def _set_opt_out(sender: str, word: str | None) -> None:
@@ -131,10 +109,10 @@ def _local_reply(sender: str, text: str, sid: str | None, reply: str | None) -> 
     """Stores the message and answers from the Flask layer, without a bot turn (`reply` None: no answer)."""
     inbound_id, earlier = store_inbound(sender, text, sid, safety.SafetyDecision())
     if inbound_id is None:
-        return twiml(earlier or [], sid)
+        return twiml(earlier or [])
     replies = [Reply(reply)] if reply else []
     store_replies(sender, inbound_id, replies)
-    return twiml(replies, sid)
+    return twiml(replies)
 
 
 def _media_or_empty(form) -> tuple[str, str]:
@@ -175,7 +153,7 @@ def _answer(form, sender: str, text: str, sid: str | None) -> Response:
         conversation = get_conversation(session, sender)
         opted_out, awaiting_check_in = conversation.opted_out, conversation.check_in_at is not None
     if word in CANCEL_FORM_WORDS and not opted_out and get_settings().cancel_can_end_a_form and form_waiting(sender):
-        return twiml(handle_message("sms", sender, text, sid, intent="deny", decision=decision).replies, sid)
+        return twiml(handle_message("sms", sender, text, sid, intent="deny", decision=decision).replies)
     if word in STOP_WORDS:
         _set_opt_out(sender, text.strip()[:20])
         confirmation = render("sms_opted_out", "sms", **helpline_values()) if get_settings().confirms_opt_out_itself else None
@@ -189,7 +167,7 @@ def _answer(form, sender: str, text: str, sid: str | None) -> Response:
         stored_as, reply_key = _media_or_empty(form)
         return _local_reply(sender, stored_as, sid, None if opted_out else render(reply_key, "sms"))
     # Opted-out numbers and over-long messages still pass through: their words are kept and the safety decision runs.
-    return twiml(handle_message("sms", sender, text, sid, decision=decision).replies, sid)
+    return twiml(handle_message("sms", sender, text, sid, decision=decision).replies)
 
 
 @bp.post("/status")
