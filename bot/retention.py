@@ -521,7 +521,7 @@ def export_contact(session: Session, contact: Contact, now: datetime | None = No
             "has_pin": bool(contact.pin_hash), "has_web_access_code": bool(contact.web_code_digest),
             "erased_at": _iso(contact.erased_at),
         },
-        "reviews": [], "conversations": [], "messages": [], "staff_notes": [], "escalations": [],
+        "reviews": [], "conversations": [], "messages": [], "staff_notes": [], "message_reviews": [], "escalations": [],
         "outbox": [], "verification_events": [], "staff_access": [],
     }
     for member in contact.memberships:
@@ -556,7 +556,15 @@ def export_contact(session: Session, contact: Contact, now: datetime | None = No
                 "direction": message.direction, "from": _sender_label(message), "text": message.text,
                 "delivery_status": message.delivery_status,
                 "safety_check": message.safety_outcome and f"{message.safety_outcome}: {message.safety_category}",
+                "your_feedback": message.feedback,  # on an answer: helpful or not_helpful
             })
+            # What a reviewer made of the message in the learning inbox (bot/learning.py), note included.
+            if message.learning_review is not None:
+                review = message.learning_review
+                data["message_reviews"].append({
+                    "conversation": conversation.id, "message_at": _iso(message.created_at), "verdict": review.verdict,
+                    "intent": review.intent, "note": review.note, "by": _staff_name(review.reviewer),
+                    "at": _iso(review.reviewed_at)})
             event = next((e for note, e in VERIFICATION_NOTES.items()
                           if message.author == "system" and message.text.startswith(note)), None)
             if event:

@@ -25,8 +25,8 @@ from bot.__main__ import main
 from bot.db import get_engine, session_scope
 from bot.escalations import escalate
 from bot.models import (
-    AuditEntry, Contact, Conversation, Escalation, Message, OutboundMessage, Review, ReviewContact, ScheduledJob,
-    StaffUser,
+    AuditEntry, Contact, Conversation, Escalation, LearningReview, Message, OutboundMessage, Review, ReviewContact,
+    ScheduledJob, StaffUser,
 )
 from bot.retention import ERASED_NAME, ErasureRefused, add_months, erase_contact, export_contact, run_retention
 from bot.schema import prepare
@@ -484,8 +484,10 @@ def two_family_members(database):
         sign_in_with_code(session, web, web_code)
         session.add(AuditEntry(action="web_sign_in_failed", target=f"conversation {web.id}"))
         session.add_all([
-            Message(conversation_id=sms.id, direction="in", author="family", text="Rae asks about the meeting"),
-            Message(conversation_id=sms.id, direction="out", author="bot", text="Harbour answers Rae"),
+            rae_asks := Message(conversation_id=sms.id, direction="in", author="family",
+                                text="Rae asks about the meeting"),
+            Message(conversation_id=sms.id, direction="out", author="bot", text="Harbour answers Rae",
+                    feedback="not_helpful"),
             Message(conversation_id=sms.id, direction="out", author="staff", text="Staff reply to Rae",
                     staff_user_id=reviewer.id),
             Message(conversation_id=sms.id, direction="in", author="note", text="Note about Rae",
@@ -499,11 +501,18 @@ def two_family_members(database):
         escalation.claimed_by_id, escalation.outcome = reviewer.id, "Called Rae back"
         other = get_conversation(session, sol_phone)
         session.add_all([
-            Message(conversation_id=other.id, direction="in", author="family", text="Sol private words"),
+            sol_says := Message(conversation_id=other.id, direction="in", author="family", text="Sol private words"),
             Message(conversation_id=other.id, direction="in", author="note", text="Note about Sol",
                     staff_user_id=reviewer.id),
             OutboundMessage(channel="sms", to_address=sol_phone, body="Update sent to Sol", purpose="review_update",
                             transport="outbox", status="outbox"),
+        ])
+        session.flush()
+        session.add_all([
+            LearningReview(message_id=rae_asks.id, verdict="new_topic", note="Rae means parking",
+                           reviewer_id=reviewer.id),
+            LearningReview(message_id=sol_says.id, verdict="ignored", note="Verdict about Sol",
+                           reviewer_id=reviewer.id),
         ])
         escalate(session, other, "complaint")
         session.flush()
@@ -525,6 +534,10 @@ def test_a_subject_access_copy_holds_every_kind_of_row_and_nothing_of_anyone_els
     assert {("family member", "Rae asks about the meeting"), ("Harbour (automated)", "Harbour answers Rae"),
             ("staff: Demo Reviewer", "Staff reply to Rae"), ("family member", "Rae on the website")} <= said
     assert [(n["by"], n["text"]) for n in data["staff_notes"]] == [("Demo Reviewer", "Note about Rae")]
+    assert [(r["verdict"], r["note"], r["by"]) for r in data["message_reviews"]] == \
+        [("new_topic", "Rae means parking", "Demo Reviewer")]
+    assert [m["your_feedback"] for m in data["messages"] if m["text"] == "Harbour answers Rae"] == ["not_helpful"]
+    assert "Rae means parking" in export_html(data) and "you said this was not helpful" in export_html(data)
     assert [(e["reason"], e["claimed_by"], e["outcome"]) for e in data["escalations"]] == \
         [("request_human", "Demo Reviewer", "Called Rae back")]
     assert [o["text"] for o in data["outbox"]] == ["Update sent to Rae"]
@@ -536,8 +549,8 @@ def test_a_subject_access_copy_holds_every_kind_of_row_and_nothing_of_anyone_els
                                                                     for a in data["staff_access"]]
 
     everything = json.dumps(data) + export_html(data)
-    for theirs in ("Sol Other", ids["sol_phone"], "Sol private words", "Note about Sol", "Update sent to Sol",
-                   "complaint", f"conversation {ids['other']}"):
+    for theirs in ("Sol Other", ids["sol_phone"], "Sol private words", "Note about Sol", "Verdict about Sol",
+                   "Update sent to Sol", "complaint", f"conversation {ids['other']}"):
         assert theirs not in everything
     for secret in ("REED-WREN", "$argon2"):
         assert secret not in everything
