@@ -36,8 +36,8 @@ def test_the_decision_the_web_app_sent_is_used_not_made_again():
     assert message.get(INTENT)["name"] == CHILD_AT_RISK
     assert message.get(SAFETY_KEY) == sent.as_dict()
 
-    calm = SafetyDecision(CHECK_IN, CRISIS_SELF, frozenset({"classifier"}))
-    message = parsed("when is the next meeting", "ask_next_meeting", {SAFETY_KEY: calm.as_dict()})
+    asked_if_safe = SafetyDecision(CHECK_IN, CRISIS_SELF, frozenset({"classifier"}))
+    message = parsed("when is the next meeting", "ask_next_meeting", {SAFETY_KEY: asked_if_safe.as_dict()})
     assert message.get(INTENT)["name"] == "ask_next_meeting"  # a check-in still gets its answer
     assert message.get(SAFETY_KEY)["outcome"] == CHECK_IN
 
