@@ -88,55 +88,56 @@ class SafetyDecision:
         return cls(data["outcome"], data["category"], frozenset(data["layers"]))
 
 
-def _child_category(text: str) -> str:
-    return CHILD_SELF_HARM if _CHILD_SELF_HARM_WORDS.search(plain(text)) else CHILD_AT_RISK
+def _child_category(words: str) -> str:
+    """`words`: the message as plain() reads it."""
+    return CHILD_SELF_HARM if _CHILD_SELF_HARM_WORDS.search(words) else CHILD_AT_RISK
 
 
-def _keyword_crisis(findings: list[safety_keywords.Finding], text: str) -> str | None:
+def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str | None:
     now = {(f.category, f.status) for f in findings}
     if ("self", safety_keywords.NOW) in now:
         return CRISIS_SELF
     if ("self", safety_keywords.CHILD_SUBJECT) in now:
         return CHILD_SELF_HARM
     if ("child", safety_keywords.NOW) in now:
-        return _child_category(text)
+        return _child_category(words)
     return None
 
 
-def _is_plain_grief(text: str) -> bool:
-    words = plain(text)
+def _is_plain_grief(words: str) -> bool:
     return len(words.split()) <= 2 or bool(_PAST_HARM.search(words) and not _WISH_OR_DANGER_NOW.search(words))
 
 
 def decide(text: str) -> SafetyDecision:
     """The one safety decision for a message. Never raises: a layer that fails leaves the other to decide."""
+    words = plain(text)
     findings = safety_keywords.findings(text)
-    keyword_crisis = _keyword_crisis(findings, text)
+    keyword_crisis = _keyword_crisis(findings, words)
     risk = safety_model.scores(text)
     classifier_sees = risk is not None and risk.top >= CRISIS_SCORE
     if keyword_crisis:
         layers = {"keywords", "classifier"} if classifier_sees else {"keywords"}
         # Danger at home with children in it: the lines for a child at risk (999 first, as for the writer).
         if keyword_crisis == CRISIS_SELF and risk is not None and risk.child_risk > max(risk.self_risk, CHECK_IN_SCORE) \
-                and _CHILDREN.search(plain(text)):
-            keyword_crisis = _child_category(text)
+                and _CHILDREN.search(words):
+            keyword_crisis = _child_category(words)
         return SafetyDecision(CRISIS, keyword_crisis, frozenset(layers))
     # Words of risk that the clause itself says are negated, over, or about another adult.
     possible = [f for f in findings if f.status != safety_keywords.NOW]
     category = None
     if risk is not None:
-        category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(text)
-    denied = _HARM_DENIED.search(plain(text)) or _RISK_DENIED.search(plain(text))
-    if classifier_sees and not possible and not _is_plain_grief(text) and not denied:
+        category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(words)
+    denied = _HARM_DENIED.search(words) or _RISK_DENIED.search(words)
+    if classifier_sees and not possible and not _is_plain_grief(words) and not denied:
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(text)
                      or any(f.status == safety_keywords.OTHER_SUBJECT for f in possible)):
         first = possible[0]
         kind = CRISIS_SELF if first.category == "self" and first.status != safety_keywords.CHILD_SUBJECT \
-            else _child_category(text)
+            else _child_category(words)
         return SafetyDecision(CHECK_IN, kind, frozenset({"keywords"}))
     if risk is not None and risk.top >= CHECK_IN_SCORE and not possible and (
-            not _is_plain_grief(text) or risk.top >= CRISIS_SCORE - 0.3):
+            not _is_plain_grief(words) or risk.top >= CRISIS_SCORE - 0.3):
         return SafetyDecision(CHECK_IN, category, frozenset({"classifier"}))
     return SafetyDecision()
 
