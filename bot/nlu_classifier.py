@@ -41,6 +41,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.embeddings import EmbeddingCache
 from bot.meaning import MeaningModel, with_context
+from bot.safety import CRISIS_INTENTS
 from bot.textnorm import spelled_out
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -122,8 +123,11 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
         return messages
 
     def _unsure(self, ranking: list[tuple[str, float]]) -> bool:
-        top = ranking[0][1]
-        runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
+        # Crisis is not one of the answers to choose between: the safety decision alone names it
+        # (bot/nlu_safety.py), so a crisis score from this model never makes a question look uncertain.
+        answers = [confidence for label, confidence in ranking if label not in CRISIS_INTENTS]
+        top = answers[0] if answers else 0.0
+        runner_up = answers[1] if len(answers) > 1 else 0.0
         return top < self.config["fallback_threshold"] or (
             top < self.config["ambiguity_ceiling"] and top - runner_up < self.config["ambiguity_margin"]
         )

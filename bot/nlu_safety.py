@@ -27,10 +27,9 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.safety import CHILD_AT_RISK, CRISIS_SELF, SAFETY_KEY, SafetyDecision, crisis_intent, decide
+from bot.safety import CRISIS_INTENTS, SAFETY_KEY, SafetyDecision, crisis_intent, decide
 
 CLASSIFIER_INTENT = "classifier_intent"
-CRISIS_INTENTS = {CRISIS_SELF, CHILD_AT_RISK}
 FALLBACK_INTENT = "nlu_fallback"
 
 

@@ -21,6 +21,7 @@ from bot.textnorm import plain
 CRISIS_SELF = "crisis_self"
 CHILD_AT_RISK = "child_at_risk"
 CHILD_SELF_HARM = "child_self_harm"  # a child at risk: self-harm or suicidal now; gets the child lines
+CRISIS_INTENTS = frozenset({CRISIS_SELF, CHILD_AT_RISK})  # the NLU intents a crisis is named by
 
 # The three outcomes of the safety decision.
 CRISIS = "crisis"
