@@ -78,3 +78,14 @@ def test_texts_the_model_reads_alike_are_encoded_once():
     again = fresh.encode(["when is the meeting?", "WHEN IS THE MEETING?"])
     assert passes == [1]
     assert np.array_equal(again, np.vstack([first, first]))
+
+
+def test_the_fast_gelu_is_berts_exact_gelu_to_float32_precision():
+    # Cached training vectors were made with scipy's erf: the encoder must still give the same vectors.
+    from scipy.special import erf
+
+    from bot.embeddings import _gelu
+
+    x = np.linspace(-12, 12, 20001, dtype=np.float32)
+    exact = 0.5 * x.astype(np.float64) * (1 + erf(x.astype(np.float64) / np.sqrt(2)))
+    assert np.abs(_gelu(x.copy()) - exact).max() < 1e-5
