@@ -32,7 +32,8 @@ SAFETY_KEY = "harbour_safety"
 
 # The classifier's scores (probabilities) that make a crisis or a check-in on its own: chosen on
 # the held-out sets (bench/safety.py) for recall, with the check-in as the net under the crisis.
-CRISIS_SCORE = 0.85
+# Anywhere from 0.7 to 0.8 raises no urgent false alarm on any held-out set that 0.85 did not.
+CRISIS_SCORE = 0.75
 CHECK_IN_SCORE = 0.25
 # A child at risk whose own words are self-harm or suicide gets the lines for a child self-harming.
 _CHILD_SELF_HARM_WORDS = re.compile(
