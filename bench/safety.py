@@ -37,6 +37,18 @@ def fresh_set() -> tuple[list[dict], list[dict]]:
     return fresh["crisis"], fresh["negatives"]
 
 
+def ordinary_questions() -> list[dict]:
+    """Every message of the NLU held-out sets that is not a crisis: what families ask every day."""
+    found = [{"kind": "independent", "text": m["text"]} for name in ("heldout_independent.yml", "heldout_fresh.yml")
+             for m in yaml.safe_load((DATA / name).read_text())["messages"]]
+    for name in ("heldout_faq.yml", "heldout_other.yml"):
+        for item in yaml.safe_load((DATA / name).read_text())["nlu"]:
+            if item["intent"] not in ("crisis_self", "child_at_risk"):
+                found += [{"kind": "older", "text": line.strip()[2:]} for line in item["examples"].splitlines()
+                          if line.strip().startswith("- ")]
+    return found
+
+
 def older_sets() -> tuple[list[dict], list[dict]]:
     crisis = yaml.safe_load((DATA / "safety_crisis.yml").read_text())
     grief = yaml.safe_load((DATA / "safety_grief.yml").read_text())["messages"]
@@ -114,6 +126,7 @@ def main() -> None:
     crisis, negatives = fresh_set()
     report_crisis("Fresh crisis set (written apart, after the model was last changed)", crisis, args.show)
     report_negatives("Fresh hard negatives", negatives, args.show)
+    report_negatives("Ordinary questions (the NLU held-out sets)", ordinary_questions(), args.show)
     crisis, grief = older_sets()
     report_crisis("Older crisis set (written beside the first patterns)", crisis, args.show)
     report_negatives("Older grief set", grief, args.show)
