@@ -32,19 +32,24 @@ SAFETY_KEY = "harbour_safety"
 
 # The classifier's scores (probabilities) that make a crisis or a check-in on its own: chosen on
 # the held-out sets (bench/safety.py) for recall, with the check-in as the net under the crisis.
-# Anywhere from 0.7 to 0.8 raises no urgent false alarm on any held-out set that 0.85 did not.
-CRISIS_SCORE = 0.75
+# 0.8: at 0.75 the crisis sets gain two messages (of 90) but ordinary questions (the NLU held-out
+# sets) get three times the urgent false alarms, each an on-call page.
+CRISIS_SCORE = 0.8
 CHECK_IN_SCORE = 0.25
 # A child at risk whose own words are self-harm or suicide gets the lines for a child self-harming.
 _CHILD_SELF_HARM_WORDS = re.compile(
     r"\b(?:cut(?:s|ting)?|self ?harm\w*|overdos\w*|suicid\w*|kill (?:himself|herself|themselves)|"
     r"wants? to die|hurt(?:s|ing)? (?:himself|herself|themselves)|hang(?:ing)? (?:himself|herself)|"
-    r"(?:took|taken|swallowed|drunk|drank)(?: \w+){0,3} (?:tablets|pills|paracetamol|bleach|poison|anti ?freeze)|"
+    r"(?:took|taken|swallowed|drunk|drank)(?: \w+){0,3} (?:tablets|pills|paracetamol|ibuprofen|co ?codamol|codeine|"
+    r"medicine|meds|bleach|poison|anti ?freeze)|"
     r"(?:belt|rope|cord|scarf|ligature)(?: \w+){0,3} (?:round|around) (?:his|her|their) neck|"
     r"(?:going|gonna|threaten\w*|wants?|trying|tried) to jump|"
     r"(?:scratch|slash)\w*(?: \w+){0,3} (?:wrists?|arms?|legs?|thighs?)|burn\w* (?:himself|herself|themselves)|"
     r"(?:texted|text|messaged|said|saying|says) (?:me )?(?:goodbye|bye forever)|"
-    r"wants? to be with (?:his|her|their) (?:brother|sister|mum|mummy|dad|daddy|twin))\b")
+    r"wants? to be with (?:his|her|their) (?:brother|sister|mum|mummy|dad|daddy|twin)|wants? to go to heaven|"
+    r"bang\w* (?:his|her|their) head|(?:so|hoping) (?:he|she|they) (?:wont|doesnt|dont|will not|never) wake up|"
+    r"how to (?:hang|kill|end) (?:yourself|urself|themselves|it)|"
+    r"(?:taking|took|taken) (?:extra|more|loads|lots|a load)(?: \w+){0,3} (?:tablets|pills|medication|meds|anti ?depressants))\b")
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"

@@ -36,6 +36,8 @@ def test_grief_idioms_and_questions_are_not_a_risk(text):
     "my lad is on the roof saying hes going to jump",
     "my daughter keeps slashing her arms with a razor",
     "my boy who is 13 drank a bottle of anti freeze, hes being sick",
+    "my grandson is 7 and he is banging his head on the floor saying he wants to go to heaven",
+    "my stepdaughter is taking extra of her tablets so she wont wake up, she took more tonight",
 ])
 def test_a_child_harming_themselves_gets_the_lines_for_a_child_self_harming(text):
     decision = decide(text)
