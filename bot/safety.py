@@ -35,7 +35,9 @@ SAFETY_KEY = "harbour_safety"
 # 0.8: at 0.75 the crisis sets gain two messages (of 90) but ordinary questions (the NLU held-out
 # sets) get three times the urgent false alarms, each an on-call page.
 CRISIS_SCORE = 0.8
-CHECK_IN_SCORE = 0.25
+# 0.35: every crisis message in the held-out sets that only the classifier caught scores 0.48 or more, and
+# from 0.25 to 0.35 the check-ins on hard negatives fall from 12.5% to 7.5% (an "Are you safe?" to a grieving parent).
+CHECK_IN_SCORE = 0.35
 # A child at risk whose own words are self-harm or suicide gets the lines for a child self-harming.
 _CHILD_SELF_HARM_WORDS = re.compile(
     r"\b(?:cut(?:s|ting)?|self ?harm\w*|overdos\w*|suicid\w*|kill (?:himself|herself|themselves)|"
@@ -49,7 +51,8 @@ _CHILD_SELF_HARM_WORDS = re.compile(
     r"wants? to be with (?:his|her|their) (?:brother|sister|mum|mummy|dad|daddy|twin)|wants? to go to heaven|"
     r"bang\w* (?:his|her|their) head|(?:so|hoping) (?:he|she|they) (?:wont|doesnt|dont|will not|never) wake up|"
     r"how to (?:hang|kill|end) (?:yourself|urself|themselves|it)|"
-    r"(?:taking|took|taken) (?:extra|more|loads|lots|a load)(?: \w+){0,3} (?:tablets|pills|medication|meds|anti ?depressants))\b")
+    r"(?:taking|took|taken) (?:extra|more|loads|lots|a load)(?: \w+){0,3} "
+    r"(?:tablets|pills|medication|meds|anti ?depressants))\b")
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"
