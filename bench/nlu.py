@@ -74,6 +74,12 @@ def report_independent(title: str, messages: list[dict], predicted: list[str]) -
         print(f"  {expected} -> {got} [{kind}]: {text}")
 
 
+def print_parse_times(timings: list[float], which: str = "this set") -> None:
+    timings = sorted(timings)
+    print(f"parse time per message ({which}): p50 {timings[len(timings) // 2]:.0f} ms, "
+          f"p95 {timings[int(len(timings) * 0.95)]:.0f} ms, max {timings[-1]:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, default=None)
@@ -87,11 +93,10 @@ def main() -> None:
     offset = 0
     for title, found in sets:
         report_independent(title, found, predicted[offset:offset + len(found)])
+        print_parse_times(timings[offset:offset + len(found)])
         offset += len(found)
     predicted = predicted[len(messages):]
-    timings.sort()
-    print(f"parse time per message: p50 {timings[len(timings) // 2]:.0f} ms, "
-          f"p95 {timings[int(len(timings) * 0.95)]:.0f} ms, max {timings[-1]:.0f} ms")
+    print_parse_times(timings, "all sets")
     print("\n== Older held-out files (written beside the training data) ==")
 
     totals, hits = Counter(), Counter()

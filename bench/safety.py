@@ -124,7 +124,7 @@ def main() -> None:
     report_crisis("Independent Unicode disguises", independent("unicode"), args.show)
     report_negatives("Independent hard negatives", independent("negatives"), args.show)
     crisis, negatives = fresh_set()
-    report_crisis("Fresh crisis set (written apart, after the model was last changed)", crisis, args.show)
+    report_crisis("Fresh crisis set (written apart, also from the other held-out sets)", crisis, args.show)
     report_negatives("Fresh hard negatives", negatives, args.show)
     report_negatives("Ordinary questions (the NLU held-out sets)", ordinary_questions(), args.show)
     crisis, grief = older_sets()
