@@ -22,6 +22,7 @@ PATTERNS_FILE = Path(__file__).resolve().parent / "safety_patterns.yml"
 NOW = "now"              # happening now, to the writer (self groups) or to a child (child groups)
 CHILD_SUBJECT = "child"  # a self-harm or suicide pattern with a child as its subject
 OTHER_SUBJECT = "other"  # a self-harm or suicide pattern about another adult
+REPORTED = "reported"    # inside a question someone asked the writer ("they asked if I want to die")
 NEGATED = "negated"
 PAST = "past"
 
@@ -41,8 +42,14 @@ _STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\
 _BARE_PRONOUN = re.compile(r"\b(?:he|she|they|hes|shes|theyre)\b")
 _ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|mom|dad|father|mother|friend|"
                     r"neighbour|man|woman|brother in law|sister in law)\b")
+# A question put to the writer is not their statement: "my GP asked if I think about ending it, I don't".
+# Unless the message answers it yes, such a match is a possible risk (a check-in), never a crisis.
+_REPORTED_QUESTION = re.compile(r"\b(?:asked|asking|asks|ask|wondered|wondering|wants to know|wanted to know)"
+                                r"(?: me| us| him| her| them)? (?:if|whether)\b")
+_ANSWERED_YES = re.compile(r"\b(?:yes|yeah|yep|aye|i said i (?:do|am|have|might)|"
+                           r"i told (?:them|her|him) (?:i do|i am|i have|yes))\b")
 # How serious a status is, to keep the most serious of several matches in one group.
-_SERIOUSNESS = {"now": 4, "child": 3, "other": 2, "past": 1, "negated": 0}
+_SERIOUSNESS = {"now": 4, "child": 3, "other": 2, "reported": 2, "past": 1, "negated": 0}
 
 
 @dataclass(frozen=True)
@@ -116,13 +123,15 @@ def clauses(text: str) -> list[str]:
 
 
 def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, child_in_message: bool,
-            r: _Rules) -> str:
+            answered_yes: bool, r: _Rules) -> str:
     before = clause[: match.start()].split()[-_NEGATION_WINDOW:]
     # A match that starts a new clause with its own subject is not under an earlier negation
     # ("wont give the kids back and hes sending ...").
     new_clause = bool(before) and before[-1] in _CONJUNCTIONS and _STARTS_WITH_SUBJECT.match(match.group())
     if r.negation.search(" ".join(before)) and not new_clause:
         return NEGATED
+    if not answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
+        return REPORTED
     past = r.past.search(clause) or (category == "child" and r.child_past.search(clause))
     if recovered or (past and not _BACK_TO_NOW.search(clause, past.end())):
         return PAST
@@ -157,11 +166,12 @@ def findings(text: str) -> list[Finding]:
     whole = plain(text)
     recovered = bool(r.recovery.search(whole))
     child_in_message = bool(r.child_subject.search(whole)) and not _ADULT.search(whole)
+    answered_yes = bool(_ANSWERED_YES.search(whole))
     found = []
     for clause in clauses(text) or [whole]:
         for name, category, writer_at_risk, patterns in r.groups:
             # Every match of every pattern counts: "I'm not suicidal, I just want to die" is not negated.
-            statuses = [_status(category, writer_at_risk, clause, match, recovered, child_in_message, r)
+            statuses = [_status(category, writer_at_risk, clause, match, recovered, child_in_message, answered_yes, r)
                         for pattern in patterns for match in pattern.finditer(clause)]
             if statuses:
                 status = max(statuses, key=_SERIOUSNESS.get)

@@ -123,3 +123,13 @@ def test_findings_keep_the_clause_they_came_from():
     statuses = {f.status for f in found}
     assert safety_keywords.NOW in statuses
     assert decide("I self harmed years ago. But today I want to kill myself.").outcome == CRISIS
+
+
+def test_a_question_someone_put_to_the_writer_is_a_check_in_not_a_crisis():
+    decision = decide("the nurse asked whether i want to kill myself, i told her no im just tired")
+    assert decision.outcome == CHECK_IN
+    assert decision.category == CRISIS_SELF
+
+
+def test_the_same_question_answered_yes_is_a_crisis():
+    assert decide("the nurse asked whether i want to kill myself and i said yes").outcome == CRISIS
