@@ -140,7 +140,7 @@ def decide(text: str) -> SafetyDecision:
     denied = _HARM_DENIED.search(words) or _RISK_DENIED.search(words)
     if classifier_sees and not possible and not _is_plain_grief(words) and not denied:
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
-    if possible and (safety_keywords.shows_distress(text) or any(
+    if possible and (safety_keywords.shows_distress(words) or any(
             f.status in (safety_keywords.OTHER_SUBJECT, safety_keywords.REPORTED) for f in possible)):
         first = possible[0]
         kind = CRISIS_SELF if first.category == "self" and first.status != safety_keywords.CHILD_SUBJECT \

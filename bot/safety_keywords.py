@@ -181,5 +181,6 @@ def findings(text: str) -> list[Finding]:
     return found
 
 
-def shows_distress(text: str) -> bool:
-    return bool(rules().distress.search(plain(text)))
+def shows_distress(words: str) -> bool:
+    """`words`: the message as plain() reads it."""
+    return bool(rules().distress.search(words))
