@@ -25,6 +25,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bot.safety import CHECK_IN, CRISIS, decide  # noqa: E402
 
+import nlu  # noqa: E402  (bench/nlu.py, beside this script: the NLU held-out sets)
+
 DATA = REPO_ROOT / "tests" / "data"
 
 
@@ -38,15 +40,10 @@ def fresh_set() -> tuple[list[dict], list[dict]]:
 
 
 def ordinary_questions() -> list[dict]:
-    """Every message of the NLU held-out sets that is not a crisis: what families ask every day."""
-    found = [{"kind": "independent", "text": m["text"]} for name in ("heldout_independent.yml", "heldout_fresh.yml")
-             for m in yaml.safe_load((DATA / name).read_text())["messages"]]
-    for name in ("heldout_faq.yml", "heldout_other.yml"):
-        for item in yaml.safe_load((DATA / name).read_text())["nlu"]:
-            if item["intent"] not in ("crisis_self", "child_at_risk"):
-                found += [{"kind": "older", "text": line.strip()[2:]} for line in item["examples"].splitlines()
-                          if line.strip().startswith("- ")]
-    return found
+    """Every message of the NLU held-out sets (bench/nlu.py reads the same) that is not a crisis."""
+    found = [{"kind": "independent", "text": m["text"]} for _, name in nlu.INDEPENDENT_SETS
+             for m in nlu.independent(name)]
+    return found + [{"kind": "older", "text": text} for text, intent in nlu.heldout() if intent not in nlu.CRISIS]
 
 
 def older_sets() -> tuple[list[dict], list[dict]]:
