@@ -9,6 +9,7 @@ sentence-transformers computes it.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -270,10 +271,16 @@ def encoder() -> SentenceEncoder:
 
 
 class EmbeddingCache:
-    """Vectors of texts already encoded, on disk: retraining after a small data change re-encodes only what is new."""
+    """Vectors of texts already encoded, on disk: retraining after a small data change re-encodes only what is new.
+
+    One process encodes at a time: the safety classifier and the intent model train side by side
+    from mostly the same examples, and the second to ask waits for the first's vectors rather than
+    computing them again.
+    """
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_path = path.with_name(path.name + ".lock")
         self.db = sqlite3.connect(str(path), timeout=60)
         self.db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
 
@@ -282,6 +289,11 @@ class EmbeddingCache:
         return hashlib.sha256((WEIGHTS_SHA256 + "\0" + text).encode()).hexdigest()
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        with open(self.lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         keys = [self._key(text) for text in texts]
         found = {}
         for start in range(0, len(keys), 500):

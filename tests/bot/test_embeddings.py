@@ -1,7 +1,9 @@
 """The sentence encoder: verified weights, no network, the same vector for the same text, and vectors
 that carry meaning (the NLU and the safety decision both rely on it)."""
+import fcntl
 import shutil
 import socket
+import threading
 
 import numpy as np
 import pytest
@@ -59,6 +61,24 @@ def test_the_cache_gives_back_exactly_what_the_encoder_gives(tmp_path):
     texts = ["who does the review", "can my sister come with me", "who does the review"]
     assert np.allclose(cache.encode(texts), encoder().encode(texts), atol=1e-6)
     assert np.allclose(EmbeddingCache(tmp_path / "cache.sqlite").encode(texts[:1]), encoder().encode(texts[:1]), atol=1e-6)
+
+
+def test_while_another_training_encodes_the_cache_waits_and_reuses_its_vectors(tmp_path):
+    """The safety classifier and the intent model train side by side from the same examples."""
+    cache = EmbeddingCache(tmp_path / "cache.sqlite")
+    theirs = np.full(384, 384 ** -0.5, dtype=np.float32)  # no text encodes to this: it can only come from the cache
+    got = {}
+    with open(cache.lock_path, "w") as other_training:
+        fcntl.flock(other_training, fcntl.LOCK_EX)
+        waiting = threading.Thread(target=lambda: got.update(
+            vectors=EmbeddingCache(tmp_path / "cache.sqlite").encode(["who does the review"])))
+        waiting.start()
+        waiting.join(timeout=1)
+        assert waiting.is_alive() and not got
+        with cache.db:
+            cache.db.execute("INSERT INTO vectors VALUES (?, ?)", (cache._key("who does the review"), theirs.tobytes()))
+    waiting.join(timeout=30)
+    assert np.array_equal(got["vectors"][0], theirs)
 
 
 def test_texts_encoded_together_get_the_vectors_they_get_alone():
