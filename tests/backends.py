@@ -14,6 +14,9 @@ RUN_ID = secrets.token_hex(4)
 _created: list[str] = []
 
 
+NAME = "shared-stores" if POSTGRES_ADMIN_URL else "embedded"
+
+
 def describe() -> str:
     return "postgresql + redis" if POSTGRES_ADMIN_URL else "sqlite + in-memory lock store"
 

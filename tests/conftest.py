@@ -18,7 +18,6 @@ from bot.stack import free_port
 
 
 INSTANCE_DIR = Path(tempfile.mkdtemp(prefix="harbour-test-"))
-ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
 PORTS = {"rasa": free_port(), "actions": free_port(), "web": free_port()}
 os.environ.update(
     HARBOUR_INSTANCE_DIR=str(INSTANCE_DIR),
@@ -41,6 +40,8 @@ for name in ("DATABASE_URL", "TRACKER_STORE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_A
 from tests import backends  # noqa: E402
 
 backends.configure()
+# Server logs; .ci/run runs the PostgreSQL tests beside `make test`, so theirs go apart.
+ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts" / backends.NAME
 
 from bot.schema import prepare  # noqa: E402  (after the environment is set)
 from bot.settings import get_settings  # noqa: E402
@@ -97,7 +98,7 @@ def fresh_rate_limits():
 def stack(database):
     """The real Rasa server, action server and web app, started once for the whole run."""
     model = ensure_model()
-    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     services = Stack(Ports(**PORTS), INSTANCE_DIR, log_dir=ARTIFACTS_DIR)
     services.start(model)
     try:

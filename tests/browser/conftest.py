@@ -48,7 +48,7 @@ def check_page(axe, size):
     """check_page(page, name): axe-core finds nothing and nothing scrolls sideways; a screenshot goes to
     test-artifacts/."""
     def check(page, name: str) -> None:
-        ARTIFACTS_DIR.mkdir(exist_ok=True)
+        ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS_DIR / f"{name}-{size}.png"), full_page=True)
         results = axe.run(page, options=AXE_OPTIONS)
         assert results.violations_count == 0, f"{name} ({size}):\n{results.generate_report()}"
