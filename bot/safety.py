@@ -30,12 +30,13 @@ NONE = "none"
 # Where a parse, and a message the web app sends to Rasa, carry the decision (SafetyDecision.as_dict).
 SAFETY_KEY = "harbour_safety"
 
-# The classifier's scores (probabilities) that make a crisis or a check-in on its own: chosen on
-# the held-out sets (bench/safety.py) for recall, with the check-in as the net under the crisis.
-# 0.8: at 0.75 the crisis sets gain two messages (of 90) but ordinary questions (the NLU held-out
-# sets) get three times the urgent false alarms, each an on-call page.
+# The classifier's probabilities that a message is a risk (of either kind) that make a crisis or a
+# check-in on their own: chosen on the held-out sets (bench/safety.py) for recall, with the check-in
+# as the net under the crisis.
+# 0.8: at 0.75 the crisis sets gain one message (of 222) but ordinary questions (the NLU held-out
+# sets) get five times the urgent false alarms (5 of 788), each an on-call page.
 CRISIS_SCORE = 0.8
-# 0.35: every crisis message in the held-out sets that only the classifier caught scores 0.48 or more, and
+# 0.35: every crisis message in the held-out sets that only the classifier caught scores 0.54 or more, and
 # from 0.25 to 0.35 the check-ins on hard negatives fall from 12.5% to 7.5% (an "Are you safe?" to a grieving parent).
 CHECK_IN_SCORE = 0.35
 # A child at risk whose own words are self-harm or suicide gets the lines for a child self-harming.

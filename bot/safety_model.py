@@ -39,10 +39,9 @@ VERSION = "3"  # bump when the features or the learner change
 class RiskScores:
     self_risk: float
     child_risk: float
-
-    @property
-    def top(self) -> float:
-        return max(self.self_risk, self.child_risk)
+    # That the most worrying part is a risk of either kind (1 - "neither"): a message that reads as
+    # partly one kind and partly the other (a man at the door, and the writer terrified) is still a risk.
+    top: float
 
 
 def training_examples() -> tuple[list[str], list[str]]:
@@ -114,7 +113,7 @@ def scores(text: str) -> RiskScores | None:
         # A web code or PIN is not words: "MOOR-LARK-0000" typed into the sign-in box is no risk.
         readable = spelled_out(WEB_CODE_IN_TEXT.sub(" ", text))
         if not re.search(r"[a-z]{2}", readable):
-            return RiskScores(0.0, 0.0)
+            return RiskScores(0.0, 0.0, 0.0)
         # The risk is often one clause of a long sentence: "they closed the case but he's back and hitting them".
         units: dict[str, str] = {}
         for unit in [readable, *parts(readable), *(c for c in clause_texts(readable) if len(c.split()) >= 3)]:
@@ -125,4 +124,5 @@ def scores(text: str) -> RiskScores | None:
         return None
     classes = list(classifier.classes_)
     return RiskScores(float(np.max(probabilities[:, classes.index("self")])),
-                      float(np.max(probabilities[:, classes.index("child")])))
+                      float(np.max(probabilities[:, classes.index("child")])),
+                      float(np.max(1 - probabilities[:, classes.index("none")])))

@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from bot import safety_keywords, safety_model
-from bot.safety import CHECK_IN, CHILD_AT_RISK, CHILD_SELF_HARM, CRISIS, CRISIS_SELF, NONE, crisis_intent, decide
+from bot.safety import CHECK_IN, CHILD_AT_RISK, CHILD_SELF_HARM, CRISIS, CRISIS_SCORE, CRISIS_SELF, NONE, crisis_intent, decide
 
 
 @pytest.mark.parametrize("text, category", [
@@ -61,8 +61,15 @@ def test_the_classifier_reads_a_long_sentence_clause_by_clause():
     assert scores.child_risk >= 0.85
 
 
+def test_a_message_that_reads_as_partly_each_kind_of_risk_is_still_a_crisis():
+    text = "he found out where we live. hes in the garden with the kids and im shaking"
+    scores = safety_model.scores(text)
+    assert max(scores.self_risk, scores.child_risk) < CRISIS_SCORE <= scores.top
+    assert (decide(text).outcome, decide(text).category) == (CRISIS, CHILD_AT_RISK)
+
+
 def test_an_access_code_typed_in_is_not_read_for_meaning():
-    assert safety_model.scores("TIDE-WREN-4410") == safety_model.RiskScores(0.0, 0.0)
+    assert safety_model.scores("TIDE-WREN-4410") == safety_model.RiskScores(0.0, 0.0, 0.0)
 
 
 def test_a_risk_the_family_says_is_not_there_is_never_an_urgent_alarm():
