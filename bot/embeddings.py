@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -37,6 +38,10 @@ def model_dir() -> Path:
     return Path(os.environ.get("HARBOUR_EMBEDDINGS_DIR") or _DEFAULT_DIR)
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # dropped; tab and newlines separate words
+_ASCII_WORD_OR_MARK = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
+
+
 class WordPieceTokenizer:
     """BERT's uncased tokenizer: clean, lower case, strip accents, split punctuation, then WordPiece."""
 
@@ -51,6 +56,8 @@ class WordPieceTokenizer:
 
     @staticmethod
     def _basic(text: str) -> list[str]:
+        if text.isascii():  # most messages: no accents or CJK, so words and punctuation marks are all there is
+            return _ASCII_WORD_OR_MARK.findall(_ASCII_CONTROL.sub("", text).lower())
         chars = []
         for char in text:
             code = ord(char)

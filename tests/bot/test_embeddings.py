@@ -1,6 +1,7 @@
 """The sentence encoder: verified weights, no network, the same vector for the same text, and vectors
 that carry meaning (the NLU and the safety decision both rely on it)."""
 import fcntl
+import random
 import shutil
 import socket
 import threading
@@ -8,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from bot.embeddings import EmbeddingCache, EmbeddingModelError, SentenceEncoder, encoder, model_dir
+from bot.embeddings import EmbeddingCache, EmbeddingModelError, SentenceEncoder, WordPieceTokenizer, encoder, model_dir
 
 
 def test_the_installed_weights_are_the_expected_ones_and_load():
@@ -79,6 +80,15 @@ def test_while_another_training_encodes_the_cache_waits_and_reuses_its_vectors(t
             cache.db.execute("INSERT INTO vectors VALUES (?, ?)", (cache._key("who does the review"), theirs.tobytes()))
     waiting.join(timeout=30)
     assert np.array_equal(got["vectors"][0], theirs)
+
+
+def test_plain_ascii_is_split_into_words_as_the_full_bert_cleaning_splits_it():
+    chooser = random.Random(7)
+    texts = ["wat's the reveiw 4?? (sorry)", "Ring me @ 5pm -- ok!\tThanks\r\nx", "a\x01b\x7fc\x0bd",
+             *("".join(chr(chooser.randrange(128)) for _ in range(80)) for _ in range(500))]
+    for text in texts:
+        # A soft hyphen, which the cleaning drops, sends the text down the general path.
+        assert WordPieceTokenizer._basic(text) == WordPieceTokenizer._basic(text + "\u00ad"), repr(text)
 
 
 def test_texts_encoded_together_get_the_vectors_they_get_alone():

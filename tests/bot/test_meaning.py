@@ -11,12 +11,12 @@ def test_a_short_question_is_read_whole():
 
 def test_a_long_message_is_read_sentence_by_sentence():
     found = parts("Sorry to bother you. My son died in March and I'm in bits. When will the report come out?")
-    assert found[:3] == ["Sorry to bother you.", "My son died in March and I'm in bits.", "When will the report come out?"]
+    assert found == ["Sorry to bother you.", "My son died in March and I'm in bits.", "When will the report come out?"]
 
 
 def test_a_long_message_without_punctuation_gives_the_tail_from_its_last_question_word():
     text = "my son died in march and ive been in bits ever since and nobody rings me back when will the report come out"
-    assert parts(text)[-1] == "when will the report come out"
+    assert parts(text) == ["when will the report come out"]
 
 
 @pytest.mark.parametrize("part, asks", [("When will the report come out?", True), ("will they meet me", True),
