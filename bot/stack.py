@@ -320,6 +320,9 @@ def run() -> int:
     stack = Stack(ports, settings.instance_dir)
 
     def _stop(signum, _frame):
+        # GNU make passes a SIGTERM on to its recipe, so `make run` stopped by a service manager gets
+        # the group's signal twice: a second one must not cut the clean stop short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)

@@ -59,9 +59,14 @@ def test_make_run_starts_everything_and_a_sigterm_to_the_group_stops_it(make_run
                                                                                          "PUBLIC_URL")}, **settings})
     assert "review" in simulated.stdout.lower() and simulated.returncode == 0, simulated.stdout + simulated.stderr
 
+    harbour = int(subprocess.run(["pgrep", "-P", str(process.pid), "-f", "bot.stack run"], capture_output=True,
+                                 text=True).stdout.split()[0])
     os.killpg(process.pid, signal.SIGTERM)
+    time.sleep(0.3)
+    os.kill(harbour, signal.SIGTERM)  # as make passes the signal on, while Harbour is already stopping
     process.wait(timeout=60)
-    assert "Stopping Harbour" in process.stdout.read()
+    output = process.stdout.read()
+    assert "Stopping Harbour" in output and "Stopped." not in output, output
     assert not any(_listening(port) for port in ports.values())
 
 
