@@ -94,6 +94,12 @@ def start_minimal_bot(folder: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("the minimal Rasa bot did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -172,10 +178,15 @@ def main() -> None:
                 # Harbour's conversations need phones of their own; the minimal bot keeps no state of ours.
                 batch = phones[offset - level:offset] if name == "init" else phones[offset:offset + level]
                 offset += 0 if name == "init" else level
+                cpu_before = {process: cpu_seconds(p.pid) for process, p in stack.processes.items()}
                 latencies, wall, errors = run_level(send, batch)
                 p95[name] = percentile(latencies, 0.95)
+                # Where the time went: on two cores, CPU per message is what load turns into waiting.
+                cpu = ", ".join(f"{process} {(cpu_seconds(p.pid) - cpu_before[process]) * 1000 / len(latencies):.0f}"
+                                for process, p in stack.processes.items()) if name != "init" else ""
                 print(f"{level:>10} {name:>6} {statistics.median(latencies) * 1000:8.0f} {p95[name] * 1000:8.0f} "
-                      f"{percentile(latencies, 0.99) * 1000:8.0f} {len(latencies) / wall:7.1f} {errors:>6}")
+                      f"{percentile(latencies, 0.99) * 1000:8.0f} {len(latencies) / wall:7.1f} {errors:>6}"
+                      + (f"   CPU ms per message: {cpu}" if cpu else ""))
             print(f"{'':>10} flask p95 / rasa p95 = {p95['flask'] / p95['rasa']:.2f}")
             if "init" in p95:
                 print(f"{'':>10} rasa p95 / minimal bot p95 = {p95['rasa'] / p95['init']:.2f}")
