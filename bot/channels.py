@@ -7,12 +7,14 @@ channel named `collector`; so each input here collects into an output channel of
 its own name, or `channel: sms` variants would silently never apply.
 
 A request with `"understanding": true` gets {"messages": [...], "understood": {...}}: the replies, and
-what the NLU made of the message (bot/learning.py), read from the tracker; others get the replies alone.
+what the NLU made of the message (bot/learning.py), read from the tracker its turn saved; others get
+the replies alone.
 """
 from __future__ import annotations
 
 import logging
 from asyncio import CancelledError
+from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -24,6 +26,12 @@ from bot.action_server import has_internal_token
 from bot.learning import understanding
 
 logger = logging.getLogger(__name__)
+
+# The trackers the last turns saved, by sender. What a message was understood as is read from the one
+# its own turn saved: loading the conversation from the tracker store again cost a quarter of the Rasa
+# server's work per message (bench/latency.py).
+_SAVED_KEPT = 256
+_saved_trackers: OrderedDict[str, Any] = OrderedDict()
 
 
 def _named_collector(channel_name: str) -> type[CollectingOutputChannel]:
@@ -55,6 +63,8 @@ class _HarbourInput(RestInput):
                 return response.json({"error": "'sender' and 'message' must be strings"}, status=400)
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             collector = self.collector_class()
+            _remember_saved_trackers(request.app.ctx.agent)
+            _saved_trackers.pop(sender, None)
             handled = False
             try:
                 await on_new_message(
@@ -74,10 +84,28 @@ class _HarbourInput(RestInput):
         return webhook
 
 
+def _remember_saved_trackers(agent) -> None:
+    """Keeps each tracker the agent's processor saves (the processor saves through the agent's store)."""
+    store = agent.tracker_store
+    if getattr(store, "harbour_keeps_saved", False):
+        return
+    save = store.save
+
+    async def save_and_keep(tracker, *args, **kwargs):
+        await save(tracker, *args, **kwargs)
+        _saved_trackers[tracker.sender_id] = tracker
+        _saved_trackers.move_to_end(tracker.sender_id)
+        while len(_saved_trackers) > _SAVED_KEPT:
+            _saved_trackers.popitem(last=False)
+
+    store.save = save_and_keep
+    store.harbour_keeps_saved = True
+
+
 async def _understood(request: Request, sender: str) -> dict | None:
     """What the NLU made of the message just handled (intents and scores only, never its text)."""
     try:
-        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender)
+        tracker = _saved_trackers.pop(sender, None) or await request.app.ctx.agent.tracker_store.retrieve(sender)
     except Exception:
         logger.exception("Reading what a message was understood as failed.")
         return None
