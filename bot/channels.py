@@ -28,7 +28,7 @@ from bot.learning import understanding
 logger = logging.getLogger(__name__)
 
 # The trackers the last turns saved, by sender. What a message was understood as is read from the one
-# its own turn saved: loading the conversation from the tracker store again cost a quarter of the Rasa
+# its own turn saved: loading the conversation from the tracker store again cost a sixth of the Rasa
 # server's work per message (bench/latency.py).
 _SAVED_KEPT = 256
 _saved_trackers: OrderedDict[str, Any] = OrderedDict()
