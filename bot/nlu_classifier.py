@@ -42,6 +42,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.embeddings import EmbeddingCache
 from bot.meaning import MeaningModel, with_context
 from bot.safety import CRISIS_INTENTS
+from bot.stack import nlu_sources_digest
 from bot.textnorm import spelled_out
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -70,6 +71,9 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
             "fallback_threshold": 0.3,
             "ambiguity_ceiling": 0.6,
             "ambiguity_margin": 0.2,
+            # Rasa reuses a trained component from its cache by its config and training data alone: the
+            # code and files that shape what it learns are part of its config, so a change to them retrains.
+            "sources": nlu_sources_digest(),
         }
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,

@@ -1,7 +1,8 @@
 """Reading long messages: the parts that ask something, and a model that follows the question."""
 import pytest
+from sklearn.linear_model import LogisticRegression
 
-from bot.meaning import MeaningModel, asks_something, parts, with_context
+from bot.meaning import MAX_ITERATIONS, MeaningModel, asks_something, parts, with_context
 from bot.embeddings import encoder
 
 
@@ -26,7 +27,7 @@ def test_which_parts_ask_something(part, asks):
 
 
 @pytest.fixture(scope="module")
-def small_model():
+def small_examples() -> tuple[list[str], list[str]]:
     texts = {
         "faq/publication": ["when will the report be published", "will the report come out", "where is the report published",
                             "when does the report go online"],
@@ -35,8 +36,13 @@ def small_model():
         "faq/timescale": ["how long does a review take", "how long will it go on", "when will the review finish"],
     }
     examples = [(text, label) for label, items in texts.items() for text in items]
-    vectors = encoder().encode([t for t, _ in examples])
-    return MeaningModel().fit([t for t, _ in examples], [label for _, label in examples], vectors)
+    return [t for t, _ in examples], [label for _, label in examples]
+
+
+@pytest.fixture(scope="module")
+def small_model(small_examples):
+    examples, labels = small_examples
+    return MeaningModel().fit(examples, labels, encoder().encode(examples))
 
 
 def test_the_question_outweighs_the_feelings_around_it(small_model):
@@ -51,11 +57,14 @@ def test_probabilities_are_one_row_per_message(small_model):
     assert scored.probabilities.sum(axis=1) == pytest.approx([1.0, 1.0])
 
 
-def test_the_model_scores_as_the_regression_it_was_fitted_as(small_model):
-    texts = ["how long will it take", "im so upset. where is the report published?"]
-    features = small_model._features(texts, encoder().encode(texts))
+def test_the_model_is_scikit_learns_multinomial_regression_fitted_faster(small_model, small_examples):
+    examples, labels = small_examples
+    reference = LogisticRegression(C=small_model.c, max_iter=MAX_ITERATIONS).fit(
+        small_model.features(examples, encoder().encode(examples)), labels)
+    texts = ["how long will it take", "im so upset. where is the report published?", "i feel sick"]
+    assert list(reference.classes_) == small_model.labels
     assert small_model._score_texts(texts, encoder().encode(texts)) == pytest.approx(
-        small_model.regression.predict_proba(features), abs=1e-9)
+        reference.predict_proba(small_model.features(texts, encoder().encode(texts))), abs=1e-4)
 
 
 def test_questions_are_trained_again_behind_what_families_write_first():
