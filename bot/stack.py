@@ -29,20 +29,20 @@ READY_TIMEOUT_SECONDS = 240
 
 
 # The code and files besides the training data that shape what the intent model learns.
-NLU_SOURCES = tuple(REPO_ROOT / "bot" / name for name in (
-    "meaning.py", "nlu_classifier.py", "nlu_preambles.yml", "textnorm.py", "spellings.yml", "embedding-model.txt"))
+NLU_SOURCES = ("bot/meaning.py", "bot/nlu_classifier.py", "bot/nlu_preambles.yml", "bot/textnorm.py",
+               "bot/spellings.yml", "bot/embedding-model.txt")
 
 
 def nlu_sources_digest() -> str:
     digest = hashlib.sha256()
-    for path in NLU_SOURCES:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in NLU_SOURCES:
+        digest.update(name.encode() + b"\0" + (REPO_ROOT / name).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
 def model_inputs() -> list[Path]:
     # The NLU code that trains is an input too: a change to how messages are read retrains.
-    files = [REPO_ROOT / "config.yml", *NLU_SOURCES]
+    files = [REPO_ROOT / "config.yml", *(REPO_ROOT / name for name in NLU_SOURCES)]
     for folder in ("bot/domain", "data"):
         files += sorted((REPO_ROOT / folder).rglob("*.yml"))
     return files
