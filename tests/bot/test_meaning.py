@@ -64,7 +64,7 @@ def test_the_model_is_scikit_learns_multinomial_regression_fitted_faster(small_m
     texts = ["how long will it take", "im so upset. where is the report published?", "i feel sick"]
     assert list(reference.classes_) == small_model.labels
     assert small_model._score_texts(texts, encoder().encode(texts)) == pytest.approx(
-        reference.predict_proba(small_model.features(texts, encoder().encode(texts))), abs=1e-4)
+        reference.predict_proba(small_model.features(texts, encoder().encode(texts))), abs=1e-9)
 
 
 def test_questions_are_trained_again_behind_what_families_write_first():
