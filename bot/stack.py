@@ -33,11 +33,16 @@ NLU_SOURCES = ("bot/meaning.py", "bot/nlu_classifier.py", "bot/nlu_preambles.yml
                "bot/spellings.yml", "bot/embedding-model.txt")
 
 
-def nlu_sources_digest() -> str:
+def _files_digest(paths) -> str:
+    """A short hash of the files' names (within the repository) and contents."""
     digest = hashlib.sha256()
-    for name in NLU_SOURCES:
-        digest.update(name.encode() + b"\0" + (REPO_ROOT / name).read_bytes() + b"\0")
+    for path in paths:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def nlu_sources_digest() -> str:
+    return _files_digest(REPO_ROOT / name for name in NLU_SOURCES)
 
 
 def model_inputs() -> list[Path]:
@@ -50,10 +55,7 @@ def model_inputs() -> list[Path]:
 
 def model_path() -> Path:
     """The model trained from the current config, domain and data: its name is their hash."""
-    digest = hashlib.sha256()
-    for path in model_inputs():
-        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return MODELS_DIR / f"harbour-{digest.hexdigest()[:16]}.tar.gz"
+    return MODELS_DIR / f"harbour-{_files_digest(model_inputs())}.tar.gz"
 
 
 def ensure_model() -> Path:
