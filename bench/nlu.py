@@ -29,6 +29,7 @@ GRIEF_WORDS = re.compile(r"\b(died|death|dead|kill\w*|hurt\w*|harm\w*|suicide|pa
 INDEPENDENT_SETS = [
     ("Independent held-out set", "heldout_independent.yml"),
     ("Fresh held-out set (written apart, also from the other held-out sets)", "heldout_fresh.yml"),
+    ("Second fresh held-out set (written apart, after the first fresh set was measured)", "heldout_fresh2.yml"),
 ]
 
 

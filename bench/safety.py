@@ -3,7 +3,7 @@
     .venv/bin/python bench/safety.py [--show] [--timing]
 
 Reads the independent held-out sets (tests/data/safety_heldout_*.yml, written without seeing
-the patterns or the training data; the fresh one also without seeing the other held-out sets)
+the patterns or the training data; the fresh ones also without seeing the other held-out sets)
 and the older ones (safety_crisis.yml, safety_grief.yml).
 For crisis messages: caught as a crisis, caught at least as a check-in, and which layer saw
 it; for the hard negatives: urgent false alarms and check-ins. The classifier is trained from
@@ -34,8 +34,8 @@ def independent(name: str) -> list[dict]:
     return yaml.safe_load((DATA / f"safety_heldout_{name}.yml").read_text())["messages"]
 
 
-def fresh_set() -> tuple[list[dict], list[dict]]:
-    fresh = yaml.safe_load((DATA / "safety_heldout_fresh.yml").read_text())
+def fresh_set(name: str) -> tuple[list[dict], list[dict]]:
+    fresh = yaml.safe_load((DATA / f"safety_heldout_{name}.yml").read_text())
     return fresh["crisis"], fresh["negatives"]
 
 
@@ -120,9 +120,12 @@ def main() -> None:
     report_crisis("Independent crisis set", independent("crisis"), args.show)
     report_crisis("Independent Unicode disguises", independent("unicode"), args.show)
     report_negatives("Independent hard negatives", independent("negatives"), args.show)
-    crisis, negatives = fresh_set()
+    crisis, negatives = fresh_set("fresh")
     report_crisis("Fresh crisis set (written apart, also from the other held-out sets)", crisis, args.show)
     report_negatives("Fresh hard negatives", negatives, args.show)
+    crisis, negatives = fresh_set("fresh2")
+    report_crisis("Second fresh crisis set (written apart, after the first fresh set was measured)", crisis, args.show)
+    report_negatives("Second fresh hard negatives", negatives, args.show)
     report_negatives("Ordinary questions (the NLU held-out sets)", ordinary_questions(), args.show)
     crisis, grief = older_sets()
     report_crisis("Older crisis set (written beside the first patterns)", crisis, args.show)
