@@ -49,6 +49,11 @@ FALLBACK_INTENT = "nlu_fallback"
 CHOOSE_OPTION_INTENT = "choose_option"
 RANKING_LENGTH = 10
 # A reply to the topics offered when Harbour was unsure: "2", "option 2", "no. 2)".
+# A look-up about a person says how to reach them as well (bot/wording.professional), so "who is our
+# Lead Reviewer, and how do I contact them?" is answered by the look-up: when it and the partnership's
+# contact details are the two close favourites, that is one answer, not a choice between two.
+ANSWERED_WITH = {"ask_lead_reviewer": {"faq/contact"}, "ask_trusted_professional": {"faq/contact"}}
+
 _CHOICE_REPLY = re.compile(r"^\s*(?:option|number|no\.?|num)?\s*#?[1-9]\s*[.)!]?\s*$", re.IGNORECASE)
 
 
@@ -137,6 +142,8 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
         )
 
     def _annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
+        if self._unsure(ranking):
+            ranking = _one_answer_for_both(ranking)
         # Rasa ranks intents, so FAQ topics share their retrieval intent's entry (the best topic's score).
         intent_ranking, seen = [], set()
         for label, confidence in ranking:
@@ -176,3 +183,14 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
                 ],
             }
         message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selector, add_to_output=True)
+
+
+def _one_answer_for_both(ranking: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The ranking with its two favourites as one, if one's answer also answers the other (ANSWERED_WITH)."""
+    if len(ranking) < 2:
+        return ranking
+    (first, first_score), (second, second_score) = ranking[:2]
+    for broader, narrower in ((first, second), (second, first)):
+        if narrower in ANSWERED_WITH.get(broader, ()):
+            return [(broader, first_score + second_score), *ranking[2:]]
+    return ranking

@@ -28,3 +28,17 @@ def test_a_crisis_score_from_the_intent_model_does_not_make_a_clear_topic_uncert
 
 def test_a_low_top_score_gets_the_clarifying_question():
     assert intent_for([("faq/contact", 0.25), ("faq/purpose", 0.1), ("crisis_self", 0.05)]) == FALLBACK_INTENT
+
+
+def test_a_person_and_how_to_reach_them_is_the_look_up_which_says_both():
+    # "What is the Lead Reviewer's name, and how do I contact them?": the look-up gives both.
+    assert intent_for([("faq/contact", 0.5), ("ask_lead_reviewer", 0.45), ("faq/who_carries_out", 0.03)]) \
+        == "ask_lead_reviewer"
+    assert intent_for([("ask_trusted_professional", 0.48), ("faq/contact", 0.47), ("chasing_reply", 0.03)]) \
+        == "ask_trusted_professional"
+
+
+def test_contact_details_alone_are_not_a_look_up():
+    assert intent_for([("faq/contact", 0.7), ("ask_lead_reviewer", 0.25), ("chasing_reply", 0.03)]) == "faq"
+    # Close, but not a person and their contact details: still the choice.
+    assert intent_for([("faq/contact", 0.5), ("faq/family_support", 0.45), ("chasing_reply", 0.03)]) == FALLBACK_INTENT
