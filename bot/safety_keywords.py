@@ -26,7 +26,9 @@ REPORTED = "reported"    # inside a question someone asked the writer ("they ask
 NEGATED = "negated"
 PAST = "past"
 
-_CLAUSE_BREAK = re.compile(r"[.!?;\n]+|\s+(?=\b(?:but|though|although|except)\b)", re.IGNORECASE)
+# "But that was years ago" goes on with the clause before it: it says when that happened.
+_CLAUSE_BREAK = re.compile(r"[.!?;\n]+|\s+(?=\b(?:but|though|although|except)\b(?! (?:that|this|it|all that) (?:was|were)\b))",
+                           re.IGNORECASE)
 # Words before a match in which a negation counts (the negation pattern itself stops at a new subject).
 _NEGATION_WINDOW = 6
 # The writer as the person at risk, inside the match itself ("kill myself"); "my" alone is not enough:
