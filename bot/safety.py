@@ -53,7 +53,13 @@ _CHILD_SELF_HARM_WORDS = re.compile(
     r"bang\w* (?:his|her|their) head|(?:so|hoping) (?:he|she|they) (?:wont|doesnt|dont|will not|never) wake up|"
     r"how to (?:hang|kill|end) (?:yourself|urself|themselves|it)|"
     r"(?:taking|took|taken) (?:extra|more|loads|lots|a load)(?: \w+){0,3} "
-    r"(?:tablets|pills|medication|meds|anti ?depressants))\b")
+    r"(?:tablets|pills|medication|meds|anti ?depressants)|"
+    # Once a child is known to be at risk, a farewell or the means in their hands is the child's own life.
+    r"(?:bottle|box|packet|handful) of (?:pills|tablets|paracetamol)|(?:left|written|wrote|sent|texted)(?: \w+){0,2} "
+    r"(?:a )?(?:note|goodbye|goodbyes)|sorry for everything|(?:giving|given|gave) (?:away )?(?:her|his|their) "
+    r"(?:things|stuff)|wont need (?:it|them)|(?:tied|tie|tying|put|wrapped) (?:something|a \w+) (?:round|around) "
+    r"(?:his|her|their) neck|so (?:he|she|they) (?:can|could) die|wants? (?:it|everything) (?:to be )?over|"
+    r"(?:wrap|crash|drive)(?: \w+){0,3} (?:round|into) a (?:tree|wall)|(?:stop|make) (?:it|the pain|everything) stop)\b")
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"

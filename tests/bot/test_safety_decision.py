@@ -38,6 +38,9 @@ def test_grief_idioms_and_questions_are_not_a_risk(text):
     "my boy who is 13 drank a bottle of anti freeze, hes being sick",
     "my grandson is 7 and he is banging his head on the floor saying he wants to go to heaven",
     "my stepdaughter is taking extra of her tablets so she wont wake up, she took more tonight",
+    # A farewell or the means in a child's hands, with no self-harm word: still the child's own life.
+    "our foster son is 12 and says sorry for everything, he has sent his mates a goodbye and gone out",
+    "my daughter is 13 and she is sat on her bed with a bottle of pills, she says nobody will miss her",
 ])
 def test_a_child_harming_themselves_gets_the_lines_for_a_child_self_harming(text):
     decision = decide(text)
