@@ -114,9 +114,20 @@ def rules() -> _Rules:
         "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")))
 
 
+# A sentence that only says when the one before it happened: "I self-harmed when I was pregnant. That was years ago."
+_WHEN_THAT_WAS = re.compile(r"^(?:but |and )?(?:that|this|it|all that|all this)(?: was|s|'s| were)(?: \w+){0,3} ago\W*$",
+                            re.IGNORECASE)
+
+
 def clause_texts(text: str) -> list[str]:
     """The message in clauses, as written: split at sentence ends and before "but", "though"."""
-    return [part.strip() for part in _CLAUSE_BREAK.split(text) if part.strip()]
+    found: list[str] = []
+    for part in (part.strip() for part in _CLAUSE_BREAK.split(text)):
+        if part and found and _WHEN_THAT_WAS.match(part):
+            found[-1] = f"{found[-1]} {part}"
+        elif part:
+            found.append(part)
+    return found
 
 
 def clauses(text: str) -> list[str]:
