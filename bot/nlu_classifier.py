@@ -48,12 +48,12 @@ from bot.textnorm import spelled_out
 FALLBACK_INTENT = "nlu_fallback"
 CHOOSE_OPTION_INTENT = "choose_option"
 RANKING_LENGTH = 10
-# A reply to the topics offered when Harbour was unsure: "2", "option 2", "no. 2)".
 # A look-up about a person says how to reach them as well (bot/wording.professional), so "who is our
 # Lead Reviewer, and how do I contact them?" is answered by the look-up: when it and the partnership's
 # contact details are the two close favourites, that is one answer, not a choice between two.
 ANSWERED_WITH = {"ask_lead_reviewer": {"faq/contact"}, "ask_trusted_professional": {"faq/contact"}}
 
+# A reply to the topics offered when Harbour was unsure: "2", "option 2", "no. 2)".
 _CHOICE_REPLY = re.compile(r"^\s*(?:option|number|no\.?|num)?\s*#?[1-9]\s*[.)!]?\s*$", re.IGNORECASE)
 
 

@@ -26,9 +26,7 @@ REPORTED = "reported"    # inside a question someone asked the writer ("they ask
 NEGATED = "negated"
 PAST = "past"
 
-# "But that was years ago" goes on with the clause before it: it says when that happened.
-_CLAUSE_BREAK = re.compile(r"[.!?;\n]+|\s+(?=\b(?:but|though|although|except)\b(?! (?:that|this|it|all that) (?:was|were)\b))",
-                           re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[.!?;\n]+|\s+(?=\b(?:but|though|although|except)\b)", re.IGNORECASE)
 # Words before a match in which a negation counts (the negation pattern itself stops at a new subject).
 _NEGATION_WINDOW = 6
 # The writer as the person at risk, inside the match itself ("kill myself"); "my" alone is not enough:
@@ -114,8 +112,9 @@ def rules() -> _Rules:
         "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")))
 
 
-# A sentence that only says when the one before it happened: "I self-harmed when I was pregnant. That was years ago."
-_WHEN_THAT_WAS = re.compile(r"^(?:but |and )?(?:that|this|it|all that|all this)(?: was|s|'s| were)(?: \w+){0,3} ago\W*$",
+# A clause that says when the one before it happened belongs to it: "I self-harmed when I was pregnant.
+# That was years ago.", "he tried to hang himself at 13 but that was three years ago".
+_WHEN_THAT_WAS = re.compile(r"^(?:but |and )?(?:that|this|it|all that|all this)(?: was|s|'s| were)(?: \w+){0,3} ago\b",
                             re.IGNORECASE)
 
 
