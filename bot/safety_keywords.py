@@ -62,13 +62,16 @@ class Finding:
 
 @dataclass(frozen=True)
 class _Pattern:
-    parts: tuple[re.Pattern, ...]  # all must match the clause; the first places the match
+    parts: tuple[re.Pattern, ...]  # all must match; the first places the match in the clause
+    # The other parts may match anywhere in the message: a farewell is often several short sentences.
+    in_message: bool = False
 
-    def search(self, clause: str) -> re.Match | None:
-        return next(self.finditer(clause), None)
+    def search(self, clause: str, message: str | None = None) -> re.Match | None:
+        return next(self.finditer(clause, message), None)
 
-    def finditer(self, clause: str):
-        if all(p.search(clause) for p in self.parts[1:]):
+    def finditer(self, clause: str, message: str | None = None):
+        context = message if self.in_message and message is not None else clause
+        if all(p.search(context) for p in self.parts[1:]):
             yield from self.parts[0].finditer(clause)
 
 
@@ -104,7 +107,8 @@ def rules() -> _Rules:
     groups = []
     for group in data["groups"]:
         patterns = tuple(
-            _Pattern(tuple(compile_(r) for r in (pattern["all"] if "all" in pattern else [pattern["regex"]])))
+            _Pattern(tuple(compile_(r) for r in (pattern["all"] if "all" in pattern else [pattern["regex"]])),
+                     bool(pattern.get("in_message")))
             for pattern in group["patterns"]
         )
         groups.append((group["name"], group["category"], bool(group.get("writer_at_risk")), patterns))
@@ -129,9 +133,17 @@ def clause_texts(text: str) -> list[str]:
     return found
 
 
+# A message this short that is split into fragments ("insulin. all of it. just now.") is also read whole.
+_TELEGRAPHIC_WORDS = 8
+
+
 def clauses(text: str) -> list[str]:
     """The message in clauses, each as the patterns read it."""
-    return [c for c in (plain(part) for part in clause_texts(text)) if c]
+    found = [c for c in (plain(part) for part in clause_texts(text)) if c]
+    whole = " ".join(found)
+    if len(found) > 1 and len(whole.split()) <= _TELEGRAPHIC_WORDS:
+        found.append(whole)
+    return found
 
 
 def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, child_in_message: bool,
@@ -184,7 +196,7 @@ def findings(text: str) -> list[Finding]:
         for name, category, writer_at_risk, patterns in r.groups:
             # Every match of every pattern counts: "I'm not suicidal, I just want to die" is not negated.
             statuses = [_status(category, writer_at_risk, clause, match, recovered, child_in_message, answered_yes, r)
-                        for pattern in patterns for match in pattern.finditer(clause)]
+                        for pattern in patterns for match in pattern.finditer(clause, whole)]
             if statuses:
                 status = max(statuses, key=_SERIOUSNESS.get)
                 if writer_at_risk and status == CHILD_SUBJECT:  # a child in danger, not a child self-harming
