@@ -34,6 +34,16 @@ def independent(name: str) -> list[dict]:
     return yaml.safe_load((DATA / f"safety_heldout_{name}.yml").read_text())["messages"]
 
 
+# Written apart from the training data, the patterns and the other held-out sets, each after the one
+# before it had been measured: file suffix and title.
+FRESH_SETS = [
+    ("fresh", "Fresh"),
+    ("fresh2", "Second fresh"),
+    ("fresh3", "Third fresh"),
+    ("fresh4", "Fourth fresh"),
+]
+
+
 def fresh_set(name: str) -> tuple[list[dict], list[dict]]:
     fresh = yaml.safe_load((DATA / f"safety_heldout_{name}.yml").read_text())
     return fresh["crisis"], fresh["negatives"]
@@ -120,18 +130,10 @@ def main() -> None:
     report_crisis("Independent crisis set", independent("crisis"), args.show)
     report_crisis("Independent Unicode disguises", independent("unicode"), args.show)
     report_negatives("Independent hard negatives", independent("negatives"), args.show)
-    crisis, negatives = fresh_set("fresh")
-    report_crisis("Fresh crisis set (written apart, also from the other held-out sets)", crisis, args.show)
-    report_negatives("Fresh hard negatives", negatives, args.show)
-    crisis, negatives = fresh_set("fresh2")
-    report_crisis("Second fresh crisis set (written apart, after the first fresh set was measured)", crisis, args.show)
-    report_negatives("Second fresh hard negatives", negatives, args.show)
-    crisis, negatives = fresh_set("fresh3")
-    report_crisis("Third fresh crisis set (written apart, after the second was measured)", crisis, args.show)
-    report_negatives("Third fresh hard negatives", negatives, args.show)
-    crisis, negatives = fresh_set("fresh4")
-    report_crisis("Fourth fresh crisis set (written apart, after the third was measured)", crisis, args.show)
-    report_negatives("Fourth fresh hard negatives", negatives, args.show)
+    for name, title in FRESH_SETS:
+        crisis, negatives = fresh_set(name)
+        report_crisis(f"{title} crisis set", crisis, args.show)
+        report_negatives(f"{title} hard negatives", negatives, args.show)
     report_negatives("Ordinary questions (the NLU held-out sets)", ordinary_questions(), args.show)
     crisis, grief = older_sets()
     report_crisis("Older crisis set (written beside the first patterns)", crisis, args.show)
