@@ -11,7 +11,6 @@ Rasa model, and stored beside it.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -59,12 +58,10 @@ def training_examples() -> tuple[list[str], list[str]]:
 
 
 def model_path() -> Path:
-    digest = hashlib.sha256(VERSION.encode())
-    for path in [PREAMBLES, SPELLINGS_FILE, *sorted(TRAINING_DIR.rglob("*.yml"))]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    from bot.stack import MODELS_DIR
+    from bot.stack import MODELS_DIR, files_digest
 
-    return MODELS_DIR / f"safety-{digest.hexdigest()[:16]}.joblib"
+    inputs = [PREAMBLES, SPELLINGS_FILE, *sorted(TRAINING_DIR.rglob("*.yml"))]
+    return MODELS_DIR / f"safety-v{VERSION}-{files_digest(inputs)}.joblib"
 
 
 def train(path: Path) -> None:

@@ -33,16 +33,16 @@ NLU_SOURCES = ("bot/meaning.py", "bot/nlu_classifier.py", "bot/nlu_preambles.yml
                "bot/spellings.yml", "bot/embedding-model.txt")
 
 
-def _files_digest(paths) -> str:
-    """A short hash of the files' names (within the repository) and contents."""
+def files_digest(paths) -> str:
+    """A short hash of the files' names (within the repository) and contents: models are named by it."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(str(path.resolve().relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
 def nlu_sources_digest() -> str:
-    return _files_digest(REPO_ROOT / name for name in NLU_SOURCES)
+    return files_digest(REPO_ROOT / name for name in NLU_SOURCES)
 
 
 def model_inputs() -> list[Path]:
@@ -55,7 +55,7 @@ def model_inputs() -> list[Path]:
 
 def model_path() -> Path:
     """The model trained from the current config, domain and data: its name is their hash."""
-    return MODELS_DIR / f"harbour-{_files_digest(model_inputs())}.tar.gz"
+    return MODELS_DIR / f"harbour-{files_digest(model_inputs())}.tar.gz"
 
 
 def ensure_model() -> Path:
