@@ -39,27 +39,6 @@ CRISIS_SCORE = 0.8
 # 0.35: every crisis message in the held-out sets that only the classifier caught scores 0.54 or more, and
 # from 0.25 to 0.35 the check-ins on hard negatives fall from 12.5% to 7.5% (an "Are you safe?" to a grieving parent).
 CHECK_IN_SCORE = 0.35
-# A child at risk whose own words are self-harm or suicide gets the lines for a child self-harming.
-_CHILD_SELF_HARM_WORDS = re.compile(
-    r"\b(?:cut(?:s|ting)?|self ?harm\w*|overdos\w*|suicid\w*|kill (?:himself|herself|themselves)|"
-    r"wants? to die|hurt(?:s|ing)? (?:himself|herself|themselves)|hang(?:ing)? (?:himself|herself)|"
-    r"(?:took|taken|swallowed|drunk|drank)(?: \w+){0,3} (?:tablets|pills|paracetamol|ibuprofen|co ?codamol|codeine|"
-    r"medicine|meds|bleach|poison|anti ?freeze)|"
-    r"(?:belt|rope|cord|scarf|ligature)(?: \w+){0,3} (?:round|around) (?:his|her|their) neck|"
-    r"(?:going|gonna|threaten\w*|wants?|trying|tried) to jump|"
-    r"(?:scratch|slash)\w*(?: \w+){0,3} (?:wrists?|arms?|legs?|thighs?)|burn\w* (?:himself|herself|themselves)|"
-    r"(?:texted|text|messaged|said|saying|says) (?:me )?(?:goodbye|bye forever)|"
-    r"wants? to be with (?:his|her|their) (?:brother|sister|mum|mummy|dad|daddy|twin)|wants? to go to heaven|"
-    r"bang\w* (?:his|her|their) head|(?:so|hoping) (?:he|she|they) (?:wont|doesnt|dont|will not|never) wake up|"
-    r"how to (?:hang|kill|end) (?:yourself|urself|themselves|it)|"
-    r"(?:taking|took|taken) (?:extra|more|loads|lots|a load)(?: \w+){0,3} "
-    r"(?:tablets|pills|medication|meds|anti ?depressants)|"
-    # Once a child is known to be at risk, a farewell or the means in their hands is the child's own life.
-    r"(?:bottle|box|packet|handful) of (?:pills|tablets|paracetamol)|(?:left|written|wrote|sent|texted)(?: \w+){0,2} "
-    r"(?:a )?(?:note|goodbye|goodbyes)|sorry for everything|(?:giving|given|gave) (?:away )?(?:her|his|their) "
-    r"(?:things|stuff)|wont need (?:it|them)|(?:tied|tie|tying|put|wrapped) (?:something|a \w+) (?:round|around) "
-    r"(?:his|her|their) neck|so (?:he|she|they) (?:can|could) die|wants? (?:it|everything) (?:to be )?over|"
-    r"(?:wrap|crash|drive)(?: \w+){0,3} (?:round|into) a (?:tree|wall)|(?:stop|make) (?:it|the pain|everything) stop)\b")
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"
@@ -108,7 +87,7 @@ class SafetyDecision:
 
 def _child_category(words: str) -> str:
     """`words`: the message as plain() reads it."""
-    return CHILD_SELF_HARM if _CHILD_SELF_HARM_WORDS.search(words) else CHILD_AT_RISK
+    return CHILD_SELF_HARM if safety_keywords.shows_child_self_harm(words) else CHILD_AT_RISK
 
 
 def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str | None:

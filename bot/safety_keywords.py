@@ -85,6 +85,7 @@ class _Rules:
     distress: re.Pattern
     child_subject: re.Pattern
     other_subject: re.Pattern
+    child_self_harm: re.Pattern
 
 
 def _expand(regex: str, macros: dict[str, str]) -> str:
@@ -112,8 +113,9 @@ def rules() -> _Rules:
             for pattern in group["patterns"]
         )
         groups.append((group["name"], group["category"], bool(group.get("writer_at_risk")), patterns))
+    child_self_harm = compile_(r"\b(?:" + "|".join(sign["regex"] for sign in data["child_self_harm_signs"]) + r")\b")
     return _Rules(tuple(groups), *(compile_(data[key]) for key in (
-        "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")))
+        "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")), child_self_harm)
 
 
 # A clause that says when the one before it happened belongs to it: "I self-harmed when I was pregnant.
@@ -208,3 +210,8 @@ def findings(text: str) -> list[Finding]:
 def shows_distress(words: str) -> bool:
     """`words`: the message as plain() reads it."""
     return bool(rules().distress.search(words))
+
+
+def shows_child_self_harm(words: str) -> bool:
+    """Whether a child at risk is at risk from themselves. `words`: the message as plain() reads it."""
+    return bool(rules().child_self_harm.search(words))

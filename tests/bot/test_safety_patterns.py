@@ -9,10 +9,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bot.safety_keywords import CHILD_SUBJECT, NEGATED, NOW, PAST, PATTERNS_FILE, clauses, findings, rules
+from bot.safety_keywords import (CHILD_SUBJECT, NEGATED, NOW, PAST, PATTERNS_FILE, clauses, findings, rules,
+                                 shows_child_self_harm)
 from bot.textnorm import plain
 
-GROUPS = yaml.safe_load(PATTERNS_FILE.read_text())["groups"]
+PATTERNS = yaml.safe_load(PATTERNS_FILE.read_text())
+GROUPS = PATTERNS["groups"]
 CASE_STATUS = {"negated": NEGATED, "past": PAST, "child": CHILD_SUBJECT}
 
 # Everyday words about killing, dying and drowning that are not about anyone's life.
@@ -106,3 +108,14 @@ def test_no_example_of_a_risk_to_self_is_an_idiom():
     examples = [text for group in GROUPS if group["category"] == "self"
                 for pattern in group["patterns"] for text in pattern["examples"]]
     assert [text for text in examples if plain(text) in idioms] == []
+
+
+@pytest.mark.parametrize("text", [text for sign in PATTERNS["child_self_harm_signs"] for text in sign["examples"]])
+def test_each_sign_of_a_child_self_harming_is_found(text):
+    assert shows_child_self_harm(plain(text))
+
+
+@pytest.mark.parametrize("text", ["my son is in danger, his dad has a knife", "my daughter has not come home and her phone is off",
+                                  "my baby is not breathing properly"])
+def test_a_child_in_danger_from_elsewhere_shows_no_sign_of_self_harm(text):
+    assert not shows_child_self_harm(plain(text))
