@@ -31,6 +31,7 @@ INDEPENDENT_SETS = [
     ("Fresh held-out set (written apart, also from the other held-out sets)", "heldout_fresh.yml"),
     ("Second fresh held-out set (written apart, after the first fresh set was measured)", "heldout_fresh2.yml"),
     ("Third fresh held-out set (written apart, after the second was measured)", "heldout_fresh3.yml"),
+    ("Fourth fresh held-out set (written apart, after the third was measured)", "heldout_fresh4.yml"),
 ]
 
 

@@ -41,6 +41,7 @@ FRESH_SETS = [
     ("fresh2", "Second fresh"),
     ("fresh3", "Third fresh"),
     ("fresh4", "Fourth fresh"),
+    ("fresh5", "Fifth fresh"),
 ]
 
 

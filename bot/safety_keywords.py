@@ -119,8 +119,8 @@ def rules() -> _Rules:
 
 
 # A clause that says when the one before it happened belongs to it: "I self-harmed when I was pregnant.
-# That was years ago.", "he tried to hang himself at 13 but that was three years ago".
-_WHEN_THAT_WAS = re.compile(r"^(?:but |and )?(?:that|this|it|all that|all this)(?: was|s|'s| were)(?: \w+){0,3} ago\b",
+# That was years ago.", "he tried to hang himself at 13 but that was three years ago", "That was 2021.".
+_WHEN_THAT_WAS = re.compile(r"^(?:but |and )?(?:that|this|it|all that|all this)(?: was|s|'s| were)(?:(?: \w+){0,3} ago| in \d{4}| \d{4})\b",
                             re.IGNORECASE)
 
 
@@ -148,7 +148,7 @@ def clauses(text: str) -> list[str]:
     return found
 
 
-def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, child_in_message: bool,
+def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, no_adult_named: bool,
             answered_yes: bool, r: _Rules) -> str:
     before = clause[: match.start()].split()[-_NEGATION_WINDOW:]
     # A match that starts a new clause with its own subject is not under an earlier negation
@@ -179,8 +179,10 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
             (NOW, _SUBJECT), (CHILD_SUBJECT, r.child_subject), (OTHER_SUBJECT, r.other_subject)) for m in rx.finditer(lead)]
         if subjects:
             _, _, kind, words = max(subjects)
-            # "My son is 15. He is cutting himself": the pronoun is the child named in another sentence.
-            if kind == OTHER_SUBJECT and child_in_message and _BARE_PRONOUN.fullmatch(words):
+            # "My son is 15. He is cutting himself": the pronoun is the child named in another sentence. With
+            # no adult named at all, "Mia keeps digging into her arms ... she wants to die" is a child too:
+            # families write to Harbour about their children.
+            if kind == OTHER_SUBJECT and no_adult_named and _BARE_PRONOUN.fullmatch(words):
                 return CHILD_SUBJECT
             return kind
     return NOW
@@ -191,13 +193,13 @@ def findings(text: str) -> list[Finding]:
     r = rules()
     whole = plain(text)
     recovered = bool(r.recovery.search(whole))
-    child_in_message = bool(r.child_subject.search(whole)) and not _ADULT.search(whole)
+    no_adult_named = not _ADULT.search(whole)
     answered_yes = bool(_ANSWERED_YES.search(whole))
     found = []
     for clause in clauses(text) or [whole]:
         for name, category, writer_at_risk, patterns in r.groups:
             # Every match of every pattern counts: "I'm not suicidal, I just want to die" is not negated.
-            statuses = [_status(category, writer_at_risk, clause, match, recovered, child_in_message, answered_yes, r)
+            statuses = [_status(category, writer_at_risk, clause, match, recovered, no_adult_named, answered_yes, r)
                         for pattern in patterns for match in pattern.finditer(clause, whole)]
             if statuses:
                 status = max(statuses, key=_SERIOUSNESS.get)
