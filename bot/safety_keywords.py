@@ -33,6 +33,9 @@ _NEGATION_WINDOW = 6
 # "my son has swallowed all my tablets" is about the son.
 _FIRST_PERSON = re.compile(r"\b(?:i|im|ive|id|ill|me|myself)\b")
 _SUBJECT = re.compile(r"\b(?:i|im|ive|id|ill)\b")
+# The harm is to someone else's body: "scratching her arms", "hurting himself" (not "tell them it wasnt their fault").
+_THIRD_PERSON = re.compile(r"\b(?:himself|herself|themselves|themself|(?:his|her|their) (?:arms?|wrists?|legs?|thighs?|skin|"
+                           r"body|neck|throat|stomach|tummy))\b")
 # After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b")
@@ -185,6 +188,9 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
             if kind == OTHER_SUBJECT and no_adult_named and _BARE_PRONOUN.fullmatch(words):
                 return CHILD_SUBJECT
             return kind
+        # No subject at all, but the body is someone else's: "Ruby keeps scratching her arms".
+        if _THIRD_PERSON.search(match.group()):
+            return CHILD_SUBJECT if no_adult_named else OTHER_SUBJECT
     return NOW
 
 

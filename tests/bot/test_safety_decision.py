@@ -143,3 +143,21 @@ def test_a_question_someone_put_to_the_writer_is_a_check_in_not_a_crisis():
 
 def test_the_same_question_answered_yes_is_a_crisis():
     assert decide("the nurse asked whether i want to kill myself and i said yes").outcome == CRISIS
+
+
+def test_a_child_named_only_by_first_name_harming_themselves_gets_the_child_lines():
+    # Capitals are gone by the time the patterns read a message, so a name is just a word: with no adult
+    # named, the "she" and "her arms" are the child's.
+    decision = decide("Ruby keeps scratching her arms with a blade, she is doing it right now and says she wants to die")
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_SELF_HARM)
+    assert "keywords" in decision.layers
+
+
+def test_the_same_words_about_another_adult_are_a_check_in():
+    assert decide("my husband keeps saying he wants to die").outcome == CHECK_IN
+
+
+@pytest.mark.parametrize("text", ["my nephew hanged himself in the woods last spring, he was 16",
+                                  "she starved to death in that house and the health visitor never came"])
+def test_how_a_child_died_is_never_an_urgent_alarm(text):
+    assert decide(text).outcome != CRISIS
