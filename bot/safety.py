@@ -49,7 +49,8 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish
                                  r"will|scared|terrified|frightened|worried|rather)\b|\b(?:right now|help me|"
                                  r"please help|with (?:him|her|them) now|keeps|again|mean it|this time|"
                                  r"make (?:that|it) happen)\b|\b(?:i|im|ill|ive)\b(?: \w+){0,4} (?:tonight|today)\b|"
-                                 r"\b(?:ive|i have|i|weve|we have|we) just (?:seen|saw|found|caught|heard)\b")
+                                 r"\b(?:ive|i have|i|weve|we have|we) just (?:seen|saw|found|caught|heard)\b|"
+                                 + safety_keywords.DANGER_GOING_ON)
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
 _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?: want)?(?: \w+){0,4} "
                           r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead|do anything (?:stupid|silly|daft))\b")

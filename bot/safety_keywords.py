@@ -37,8 +37,11 @@ _SUBJECT = re.compile(r"\b(?:i|im|ive|id|ill)\b")
 _THIRD_PERSON = re.compile(r"\b(?:himself|herself|themselves|themself|(?:his|her|their) (?:arms?|wrists?|legs?|thighs?|skin|"
                            r"body|neck|throat|stomach|tummy))\b")
 # After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
+# Danger going on as the family writes: "he's doing it now", "she's gone out and he's drunk".
+DANGER_GOING_ON = (r"\b(?:doing it|doing that|at it|happening) (?:now|again)\b|"
+                   r"\b(?:hes|shes|theyre|he is|she is|they are) (?:drunk|high|wasted|back|outside|here)\b")
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
-                          r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b")
+                          r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
 _CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
 _STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b")
 # A bare pronoun is the child when the message speaks of a child and of no other adult.
