@@ -277,6 +277,13 @@ def encoder() -> SentenceEncoder:
         return _encoder(model_dir())
 
 
+def cache_path() -> Path:
+    """Where the training vectors are kept: beside the models, shared by the intent model and the safety classifier."""
+    from bot.stack import MODELS_DIR
+
+    return Path(os.environ.get("HARBOUR_EMBEDDING_CACHE") or MODELS_DIR / "embedding-cache.sqlite")
+
+
 class EmbeddingCache:
     """Vectors of texts already encoded, on disk: retraining after a small data change re-encodes only what is new.
 

@@ -9,9 +9,7 @@ change to the data takes seconds.
 """
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -39,7 +37,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.embeddings import EmbeddingCache
+from bot.embeddings import EmbeddingCache, cache_path
 from bot.meaning import MeaningModel, with_context
 from bot.safety import CRISIS_INTENTS
 from bot.stack import nlu_sources_digest
@@ -55,12 +53,6 @@ ANSWERED_WITH = {"ask_lead_reviewer": {"faq/contact"}, "ask_trusted_professional
 
 # A reply to the topics offered when Harbour was unsure: "2", "option 2", "no. 2)".
 _CHOICE_REPLY = re.compile(r"^\s*(?:option|number|no\.?|num)?\s*#?[1-9]\s*[.)!]?\s*$", re.IGNORECASE)
-
-
-def embedding_cache_path() -> Path:
-    from bot.stack import MODELS_DIR
-
-    return Path(os.environ.get("HARBOUR_EMBEDDING_CACHE") or MODELS_DIR / "embedding-cache.sqlite")
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -99,7 +91,7 @@ class MeaningClassifier(GraphComponent, IntentClassifier):
             labels.append(example.get(INTENT_RESPONSE_KEY) or example.get(INTENT))
         texts, labels = with_context(texts, labels)
         texts = [spelled_out(text) for text in texts]
-        vectors = EmbeddingCache(embedding_cache_path()).encode(texts)
+        vectors = EmbeddingCache(cache_path()).encode(texts)
         self.model = MeaningModel(self.config["embedding_weight"], self.config["c"], self.config["part_weight"])
         self.model.fit(texts, labels, vectors)
         self.responses = {name: list(variants) for name, variants in training_data.responses.items()}

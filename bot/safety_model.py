@@ -67,12 +67,11 @@ def model_path() -> Path:
 def train(path: Path) -> None:
     from sklearn.svm import SVC
 
-    from bot.embeddings import EmbeddingCache
-    from bot.nlu_classifier import embedding_cache_path
+    from bot.embeddings import EmbeddingCache, cache_path
 
     texts, labels = training_examples()
     # Read as messages are read (`scores`): SMS spelling spelled out.
-    vectors = EmbeddingCache(embedding_cache_path()).encode([spelled_out(text) for text in texts])
+    vectors = EmbeddingCache(cache_path()).encode([spelled_out(text) for text in texts])
     classifier = SVC(C=10, probability=True, random_state=7).fit(vectors, labels)
     staging = path.with_suffix(".partial")
     joblib.dump(classifier, staging)
