@@ -56,6 +56,10 @@ _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not goin
                           r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead|do anything (?:stupid|silly|daft))\b")
 # A child's or the writer's risk that the message says is not there: "she isn't self harming".
 _RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,2} (?:self ?harm\w*|suicidal|in danger|at risk)\b")
+# The writer says they are safe ("you asked if I'm safe, yes I am"), with no "for now" or "I think" to hedge it.
+_SAID_SAFE = re.compile(r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:totally|completely|perfectly|quite|"
+                        r"definitely|honestly))? safe\b(?! (?:for now|at the moment|i think|just about|enough|ish)\b)|"
+                        r"\bsafe (?:yes|yeah|yep) i am\b|\bif im safe,? (?:yes|yeah|yep)\b")
 _CHILDREN = re.compile(r"\b(?:kids?|child|children|son|daughter|baby|toddler|grandson|granddaughter)\b")
 
 
@@ -135,7 +139,9 @@ def decide(text: str) -> SafetyDecision:
         kind = CRISIS_SELF if first.category == "self" and first.status != safety_keywords.CHILD_SUBJECT \
             else _child_category(words)
         return SafetyDecision(CHECK_IN, kind, frozenset({"keywords"}))
-    if risk is not None and risk.top >= CHECK_IN_SCORE and not possible and (
+    # Harm denied, or safety said, with no distress: "I promise I won't do anything silly, I've got the kids".
+    settled = (denied or _SAID_SAFE.search(words)) and not safety_keywords.shows_distress(words)
+    if risk is not None and risk.top >= CHECK_IN_SCORE and not possible and not settled and (
             not _is_plain_grief(words) or risk.top >= CRISIS_SCORE - 0.3):
         return SafetyDecision(CHECK_IN, category, frozenset({"classifier"}))
     return SafetyDecision()

@@ -65,7 +65,7 @@ def test_the_classifier_reads_a_long_sentence_clause_by_clause():
 
 
 def test_a_message_that_reads_as_partly_each_kind_of_risk_is_still_a_crisis():
-    text = "he found out where we live. hes in the garden with the kids and im shaking"
+    text = "hes kicking the door in, im upstairs with the baby"
     scores = safety_model.scores(text)
     assert max(scores.self_risk, scores.child_risk) < CRISIS_SCORE <= scores.top
     assert (decide(text).outcome, decide(text).category) == (CRISIS, CHILD_AT_RISK)
@@ -161,3 +161,15 @@ def test_the_same_words_about_another_adult_are_a_check_in():
                                   "she starved to death in that house and the health visitor never came"])
 def test_how_a_child_died_is_never_an_urgent_alarm(text):
     assert decide(text).outcome != CRISIS
+
+
+@pytest.mark.parametrize("text", ["yes im safe, my mum is here with me tonight",
+                                  "i promise im not going to do anything daft, the kids keep me going"])
+def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
+    assert decide(text).outcome == NONE
+
+
+@pytest.mark.parametrize("text", ["im safe for now but i dont know how long i can keep going",
+                                  "i wont do anything stupid but im struggling to see the point"])
+def test_safety_said_with_a_hedge_or_with_distress_is_still_checked(text):
+    assert decide(text).outcome != NONE
