@@ -3,7 +3,7 @@
 It is separate from the intent model, so its decision never depends on which FAQ topic won:
 trained on the crisis examples (data/nlu: crisis_self, child_at_risk) against every other
 example, most of them ordinary questions full of grief words, and the hard negatives written
-for it. It reads sentence embeddings only (bot/embeddings.py), so it runs in the web app's
+for it (data/nlu, and data/safety, which the intent model does not read). It reads sentence embeddings only (bot/embeddings.py), so it runs in the web app's
 process as well as in Rasa's, and a message is scored whole and sentence by sentence (the
 risk is often one clause in a long message). Trained once per version of the data, like the
 Rasa model, and stored beside it.
@@ -29,7 +29,8 @@ from bot.verification import WEB_CODE_IN_TEXT
 
 logger = logging.getLogger(__name__)
 
-TRAINING_DIR = REPO_ROOT / "data" / "nlu"
+# The intent model's examples, and those written for the safety classifier alone.
+TRAINING_DIRS = (REPO_ROOT / "data" / "nlu", REPO_ROOT / "data" / "safety")
 LABELS = {"crisis_self": "self", "child_at_risk": "child"}
 VERSION = "3"  # bump when the features or the learner change
 
@@ -43,9 +44,13 @@ class RiskScores:
     top: float
 
 
+def _training_files() -> list[Path]:
+    return [path for folder in TRAINING_DIRS for path in sorted(folder.rglob("*.yml"))]
+
+
 def training_examples() -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for path in sorted(TRAINING_DIR.rglob("*.yml")):
+    for path in _training_files():
         for item in yaml.safe_load(path.read_text()).get("nlu") or []:
             for line in (item.get("examples") or "").splitlines():
                 text = line.strip()[2:].strip() if line.strip().startswith("- ") else ""
@@ -60,7 +65,7 @@ def training_examples() -> tuple[list[str], list[str]]:
 def model_path() -> Path:
     from bot.stack import MODELS_DIR, files_digest
 
-    inputs = [PREAMBLES, SPELLINGS_FILE, *sorted(TRAINING_DIR.rglob("*.yml"))]
+    inputs = [PREAMBLES, SPELLINGS_FILE, *_training_files()]
     return MODELS_DIR / f"safety-v{VERSION}-{files_digest(inputs)}.joblib"
 
 

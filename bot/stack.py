@@ -45,10 +45,16 @@ def nlu_sources_digest() -> str:
     return files_digest(REPO_ROOT / name for name in NLU_SOURCES)
 
 
+# What Rasa trains on. data/safety teaches the safety classifier alone (bot/safety_model.py): hard
+# negatives written around a crisis are everyday talk, and taught to the intent model they pulled
+# ordinary questions towards out_of_scope.
+RASA_DATA = ("data/nlu", "data/rules", "data/stories")
+
+
 def model_inputs() -> list[Path]:
     # The NLU code that trains is an input too: a change to how messages are read retrains.
     files = [REPO_ROOT / "config.yml", *(REPO_ROOT / name for name in NLU_SOURCES)]
-    for folder in ("bot/domain", "data"):
+    for folder in ("bot/domain", *RASA_DATA):
         files += sorted((REPO_ROOT / folder).rglob("*.yml"))
     return files
 
@@ -78,7 +84,7 @@ def ensure_model() -> Path:
         rasa_training = subprocess.Popen(
             [
                 str(VENV_BIN / "rasa"), "train",
-                "--config", "config.yml", "--domain", "bot/domain", "--data", "data",
+                "--config", "config.yml", "--domain", "bot/domain", "--data", *RASA_DATA,
                 "--out", str(MODELS_DIR), "--fixed-model-name", model.name.removesuffix(".tar.gz"),
             ],
             cwd=REPO_ROOT,

@@ -9,6 +9,7 @@ import yaml
 from bot.gsm import is_gsm7
 from bot.replies import replies
 from bot.settings import REPO_ROOT, get_settings
+from bot.stack import RASA_DATA
 
 INTENTS_SPEC = REPO_ROOT.parent / "shared" / "spec" / "intents.md"
 DOMAIN = {}
@@ -95,7 +96,7 @@ TRIGGER_ONLY_WARNINGS = ["The intent 'pin_checked' is listed in the domain file,
 def test_rasa_data_validate_finds_no_errors_or_warnings():
     result = subprocess.run(
         [str(Path(REPO_ROOT / ".venv" / "bin" / "rasa")), "data", "validate",
-         "--domain", "bot/domain", "--data", "data", "--config", "config.yml"],
+         "--domain", "bot/domain", "--data", *RASA_DATA, "--config", "config.yml"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
     output = result.stdout + result.stderr
