@@ -22,6 +22,7 @@ CRISIS_SELF = "crisis_self"
 CHILD_AT_RISK = "child_at_risk"
 CHILD_SELF_HARM = "child_self_harm"  # a child at risk: self-harm or suicidal now; gets the child lines
 CRISIS_INTENTS = frozenset({CRISIS_SELF, CHILD_AT_RISK})  # the NLU intents a crisis is named by
+DANGER_FROM_SOMEONE = "danger_from_someone_now"  # the pattern group (safety_patterns.yml) of a danger to the writer
 
 # The three outcomes of the safety decision.
 CRISIS = "crisis"
@@ -60,7 +61,6 @@ _RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,
 _SAID_SAFE = re.compile(r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:totally|completely|perfectly|quite|"
                         r"definitely|honestly))? safe\b(?! (?:for now|at the moment|i think|just about|enough|ish)\b)|"
                         r"\bsafe (?:yes|yeah|yep) i am\b|\bif im safe,? (?:yes|yeah|yep)\b")
-_CHILDREN = re.compile(r"\b(?:kids?|child|children|son|daughter|baby|toddler|grandson|granddaughter)\b")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,11 @@ def _child_category(words: str) -> str:
 
 def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str | None:
     now = {(f.category, f.status) for f in findings}
-    if ("self", safety_keywords.NOW) in now:
+    # Someone dangerous in the house and a child hurt now ("my partner is hitting my youngest right now"):
+    # the lines for a child at risk, which start with 999 as the writer's would.
+    writer_endangered_only = {f.group for f in findings if (f.category, f.status) == ("self", safety_keywords.NOW)} \
+        <= {DANGER_FROM_SOMEONE}
+    if ("self", safety_keywords.NOW) in now and not (writer_endangered_only and ("child", safety_keywords.NOW) in now):
         return CRISIS_SELF
     if ("self", safety_keywords.CHILD_SUBJECT) in now:
         return CHILD_SELF_HARM
@@ -122,7 +126,7 @@ def decide(text: str) -> SafetyDecision:
         layers = {"keywords", "classifier"} if classifier_sees else {"keywords"}
         # Danger at home with children in it: the lines for a child at risk (999 first, as for the writer).
         if keyword_crisis == CRISIS_SELF and risk is not None and risk.child_risk > max(risk.self_risk, CHECK_IN_SCORE) \
-                and _CHILDREN.search(words):
+                and safety_keywords.mentions_child(words):
             keyword_crisis = _child_category(words)
         return SafetyDecision(CRISIS, keyword_crisis, frozenset(layers))
     # Words of risk that the clause itself says are negated, over, or about another adult.

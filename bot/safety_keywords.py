@@ -92,6 +92,8 @@ class _Rules:
     child_subject: re.Pattern
     other_subject: re.Pattern
     child_self_harm: re.Pattern
+    young_child: re.Pattern
+    a_child: re.Pattern
 
 
 def _expand(regex: str, macros: dict[str, str]) -> str:
@@ -121,7 +123,8 @@ def rules() -> _Rules:
         groups.append((group["name"], group["category"], bool(group.get("writer_at_risk")), patterns))
     child_self_harm = compile_(r"\b(?:" + "|".join(sign["regex"] for sign in data["child_self_harm_signs"]) + r")\b")
     return _Rules(tuple(groups), *(compile_(data[key]) for key in (
-        "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")), child_self_harm)
+        "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")), child_self_harm,
+                  compile_(data["young_child"]), compile_(r"\b{A_CHILD}\b"))
 
 
 # A clause that says when the one before it happened belongs to it: "I self-harmed when I was pregnant.
@@ -225,4 +228,9 @@ def shows_distress(words: str) -> bool:
 
 def shows_child_self_harm(words: str) -> bool:
     """Whether a child at risk is at risk from themselves. `words`: the message as plain() reads it."""
-    return bool(rules().child_self_harm.search(words))
+    return bool(rules().child_self_harm.search(words)) and not rules().young_child.search(words)
+
+
+def mentions_child(words: str) -> bool:
+    """Whether the message speaks of a child at all. `words`: the message as plain() reads it."""
+    return bool(rules().a_child.search(words))

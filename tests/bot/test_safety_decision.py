@@ -173,3 +173,16 @@ def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
                                   "i wont do anything stupid but im struggling to see the point"])
 def test_safety_said_with_a_hedge_or_with_distress_is_still_checked(text):
     assert decide(text).outcome != NONE
+
+
+@pytest.mark.parametrize("text, category", [
+    # Someone dangerous with the writer and a child hurt now: the child's lines (999 first, as the writer's).
+    ("my boyfriend is hitting my little girl right now and I can hear her screaming", CHILD_AT_RISK),
+    # A teenager's farewell is the child's own life.
+    ("my son is 15 and he has posted goodbye messages on snapchat, hes not answering", CHILD_SELF_HARM),
+    # A toddler who swallows something from under the sink is in danger, not self-harming.
+    ("my 2 year old has drunk something from under the sink and is being sick", CHILD_AT_RISK),
+])
+def test_a_child_in_danger_gets_the_lines_for_where_the_danger_comes_from(text, category):
+    decision = decide(text)
+    assert (decision.outcome, decision.category) == (CRISIS, category)

@@ -116,6 +116,7 @@ def test_each_sign_of_a_child_self_harming_is_found(text):
 
 
 @pytest.mark.parametrize("text", ["my son is in danger, his dad has a knife", "my daughter has not come home and her phone is off",
-                                  "my baby is not breathing properly"])
+                                  "my baby is not breathing properly", "my 3 year old drank something from under the sink",
+                                  "the toddler is on the window ledge"])
 def test_a_child_in_danger_from_elsewhere_shows_no_sign_of_self_harm(text):
     assert not shows_child_self_harm(plain(text))
