@@ -36,10 +36,10 @@ _SUBJECT = re.compile(r"\b(?:i|im|ive|id|ill)\b")
 # The harm is to someone else's body: "scratching her arms", "hurting himself" (not "tell them it wasnt their fault").
 _THIRD_PERSON = re.compile(r"\b(?:himself|herself|themselves|themself|(?:his|her|their) (?:arms?|wrists?|legs?|thighs?|skin|"
                            r"body|neck|throat|stomach|tummy))\b")
-# After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
 # Danger going on as the family writes: "he's doing it now", "she's gone out and he's drunk".
 DANGER_GOING_ON = (r"\b(?:doing it|doing that|at it|happening) (?:now|again)\b|"
                    r"\b(?:hes|shes|theyre|he is|she is|they are) (?:drunk|high|wasted|back|outside|here)\b")
+# After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
 _CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
@@ -129,8 +129,8 @@ def rules() -> _Rules:
 
 # A clause that says when the one before it happened belongs to it: "I self-harmed when I was pregnant.
 # That was years ago.", "he tried to hang himself at 13 but that was three years ago", "That was 2021.".
-_WHEN_THAT_WAS = re.compile(r"^(?:but |and )?(?:that|this|it|all that|all this)(?: was|s|'s| were)(?:(?: \w+){0,3} ago| in \d{4}| \d{4})\b",
-                            re.IGNORECASE)
+_WHEN_THAT_WAS = re.compile(r"^(?:but |and )?(?:that|this|it|all that|all this)(?: was|s|'s| were)"
+                            r"(?:(?: \w+){0,3} ago| in \d{4}| \d{4})\b", re.IGNORECASE)
 
 
 def clause_texts(text: str) -> list[str]:

@@ -3,7 +3,8 @@
 It is separate from the intent model, so its decision never depends on which FAQ topic won:
 trained on the crisis examples (data/nlu: crisis_self, child_at_risk) against every other
 example, most of them ordinary questions full of grief words, and the hard negatives written
-for it (data/nlu, and data/safety, which the intent model does not read). It reads sentence embeddings only (bot/embeddings.py), so it runs in the web app's
+for it (in data/nlu, and in data/safety, which the intent model does not read). It reads
+sentence embeddings only (bot/embeddings.py), so it runs in the web app's
 process as well as in Rasa's, and a message is scored whole and sentence by sentence (the
 risk is often one clause in a long message). Trained once per version of the data, like the
 Rasa model, and stored beside it.
