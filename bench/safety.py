@@ -42,6 +42,7 @@ FRESH_SETS = [
     ("fresh3", "Third fresh"),
     ("fresh4", "Fourth fresh"),
     ("fresh5", "Fifth fresh"),
+    ("fresh6", "Sixth fresh"),
 ]
 
 
