@@ -54,7 +54,8 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish
                                  + safety_keywords.DANGER_GOING_ON)
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
 _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?: want)?(?: \w+){0,4} "
-                          r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead|do anything (?:stupid|silly|daft))\b")
+                          r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead|do anything (?:stupid|silly|daft|to myself)|"
+                          r"end(?:ing)? anything)\b")
 # A child's or the writer's risk that the message says is not there: "she isn't self harming".
 _RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,2} (?:self ?harm\w*|suicidal|in danger|at risk)\b")
 # The writer says they are safe ("you asked if I'm safe, yes I am"), with no "for now" or "I think" to hedge it.
@@ -105,14 +106,15 @@ def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str 
     if ("self", safety_keywords.NOW) in now and not (writer_endangered_only and ("child", safety_keywords.NOW) in now):
         return CRISIS_SELF
     if ("self", safety_keywords.CHILD_SUBJECT) in now:
-        return CHILD_SELF_HARM
+        return CHILD_AT_RISK if safety_keywords.speaks_of_young_child(words) else CHILD_SELF_HARM
     if ("child", safety_keywords.NOW) in now:
         return _child_category(words)
     return None
 
 
 def _is_plain_grief(words: str) -> bool:
-    return len(words.split()) <= 2 or bool(_PAST_HARM.search(words) and not _WISH_OR_DANGER_NOW.search(words))
+    return len(words.split()) <= 2 or bool((_PAST_HARM.search(words) or safety_keywords.tells_of_the_past(words))
+                                           and not _WISH_OR_DANGER_NOW.search(words))
 
 
 def decide(text: str) -> SafetyDecision:

@@ -228,9 +228,20 @@ def shows_distress(words: str) -> bool:
 
 def shows_child_self_harm(words: str) -> bool:
     """Whether a child at risk is at risk from themselves. `words`: the message as plain() reads it."""
-    return bool(rules().child_self_harm.search(words)) and not rules().young_child.search(words)
+    return bool(rules().child_self_harm.search(words)) and not speaks_of_young_child(words)
+
+
+def speaks_of_young_child(words: str) -> bool:
+    """A baby or a child under ten: harm to them is an accident or someone else's doing, not self-harm."""
+    return bool(rules().young_child.search(words))
 
 
 def mentions_child(words: str) -> bool:
     """Whether the message speaks of a child at all. `words`: the message as plain() reads it."""
     return bool(rules().a_child.search(words))
+
+
+def tells_of_the_past(words: str) -> bool:
+    """Whether the message dates something to the past, or says the writer is through it. `words`: as plain() reads it."""
+    r = rules()
+    return bool(r.past.search(words) or r.recovery.search(words))

@@ -186,3 +186,12 @@ def test_safety_said_with_a_hedge_or_with_distress_is_still_checked(text):
 def test_a_child_in_danger_gets_the_lines_for_where_the_danger_comes_from(text, category):
     decision = decide(text)
     assert (decision.outcome, decision.category) == (CRISIS, category)
+
+
+@pytest.mark.parametrize("text", [
+    "there was a time i wanted to be with my boy but im past that now, ive got his sisters",
+    "my brother threatened to take the kids years ago but he lives in wales now and we never hear from him",
+    "i would never do anything to myself, my grandson needs me",
+])
+def test_a_risk_the_family_says_is_over_or_denied_is_never_an_urgent_alarm(text):
+    assert decide(text).outcome != CRISIS
