@@ -44,7 +44,8 @@ CHECK_IN_SCORE = 0.35
 # a classifier alarm on such a message stands down.
 _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life|"
-                        r"hanged (?:himself|herself|themselves)|starved to death)\b")
+                        r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
+                        r"(?:hes|shes|theyre|he is|she is|they are) (?:not|never) coming back)\b")
 # ("Tonight" counts only with the writer as its subject: "lighting a candle for him tonight" is grief.)
 _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish|going to|need|cant|dont want|"
                                  r"will|scared|terrified|frightened|worried|rather)\b|\b(?:right now|help me|"
