@@ -245,3 +245,4 @@ def tells_of_the_past(words: str) -> bool:
     """Whether the message dates something to the past, or says the writer is through it. `words`: as plain() reads it."""
     r = rules()
     return bool(r.past.search(words) or r.recovery.search(words))
+

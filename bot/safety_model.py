@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 # The intent model's examples, and those written for the safety classifier alone.
 TRAINING_DIRS = (REPO_ROOT / "data" / "nlu", REPO_ROOT / "data" / "safety")
+IDIOMS_FILE = Path(__file__).resolve().parent / "safety_idioms.yml"
 LABELS = {"crisis_self": "self", "child_at_risk": "child"}
 VERSION = "3"  # bump when the features or the learner change
 
@@ -43,6 +44,19 @@ class RiskScores:
     # That the most worrying part is a risk of either kind (1 - "neither"): a message that reads as
     # partly one kind and partly the other (a man at the door, and the writer terrified) is still a risk.
     top: float
+
+
+@lru_cache(maxsize=1)
+def _idioms() -> tuple[tuple[re.Pattern, str], ...]:
+    return tuple((re.compile(item["saying"], re.IGNORECASE), item["means"])
+                 for item in yaml.safe_load(IDIOMS_FILE.read_text())["idioms"])
+
+
+def without_idioms(text: str) -> str:
+    """The text with everyday sayings put plainly: "she's worried sick" reads as "she's very worried"."""
+    for saying, means in _idioms():
+        text = saying.sub(means, text)
+    return text
 
 
 def _training_files() -> list[Path]:
@@ -66,7 +80,7 @@ def training_examples() -> tuple[list[str], list[str]]:
 def model_path() -> Path:
     from bot.stack import MODELS_DIR, files_digest
 
-    inputs = [PREAMBLES, SPELLINGS_FILE, *_training_files()]
+    inputs = [PREAMBLES, SPELLINGS_FILE, IDIOMS_FILE, *_training_files()]
     return MODELS_DIR / f"safety-v{VERSION}-{files_digest(inputs)}.joblib"
 
 
@@ -76,8 +90,8 @@ def train(path: Path) -> None:
     from bot.embeddings import EmbeddingCache, cache_path
 
     texts, labels = training_examples()
-    # Read as messages are read (`scores`): SMS spelling spelled out.
-    vectors = EmbeddingCache(cache_path()).encode([spelled_out(text) for text in texts])
+    # Read as messages are read (`scores`): SMS spelling spelled out, everyday sayings put plainly.
+    vectors = EmbeddingCache(cache_path()).encode([without_idioms(spelled_out(text)) for text in texts])
     classifier = SVC(C=10, probability=True, random_state=7).fit(vectors, labels)
     staging = path.with_suffix(".partial")
     joblib.dump(classifier, staging)
@@ -113,7 +127,7 @@ def scores(text: str) -> RiskScores | None:
         # Misspelt or disguised, a message reads less clearly to the encoder than spelled out:
         # "y r they doin a review" is close to abuse for it, "why are they doing a review" is not.
         # A web code or PIN is not words: "MOOR-LARK-0000" typed into the sign-in box is no risk.
-        readable = spelled_out(WEB_CODE_IN_TEXT.sub(" ", text))
+        readable = without_idioms(spelled_out(WEB_CODE_IN_TEXT.sub(" ", text)))
         if not re.search(r"[a-z]{2}", readable):
             return RiskScores(0.0, 0.0, 0.0)
         # The risk is often one clause of a long sentence: "they closed the case but he's back and hitting them".

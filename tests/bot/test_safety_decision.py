@@ -195,3 +195,12 @@ def test_a_child_in_danger_gets_the_lines_for_where_the_danger_comes_from(text, 
 ])
 def test_a_risk_the_family_says_is_over_or_denied_is_never_an_urgent_alarm(text):
     assert decide(text).outcome != CRISIS
+
+
+@pytest.mark.parametrize("text, plainly", [
+    ("My sister is worried sick about the report", "My sister is very worried about the report"),
+    ("im climbing the walls waiting for news", "im impatient waiting for news"),
+    ("dead on my feet but ill read it tonight", "exhausted but ill read it tonight"),
+])
+def test_the_classifier_reads_everyday_sayings_plainly(text, plainly):
+    assert safety_model.without_idioms(text) == plainly
