@@ -113,7 +113,8 @@ def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str 
     return None
 
 
-def _is_plain_grief(words: str) -> bool:
+def _is_over(words: str) -> bool:
+    """Grief, or a risk dated to the past or said to be through, with no wish or danger now (or too short to say)."""
     return len(words.split()) <= 2 or bool((_PAST_HARM.search(words) or safety_keywords.tells_of_the_past(words))
                                            and not _WISH_OR_DANGER_NOW.search(words))
 
@@ -138,7 +139,8 @@ def decide(text: str) -> SafetyDecision:
     if risk is not None:
         category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(words)
     denied = _HARM_DENIED.search(words) or _RISK_DENIED.search(words)
-    if classifier_sees and not possible and not _is_plain_grief(words) and not denied:
+    over = _is_over(words)
+    if classifier_sees and not possible and not over and not denied:
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(words) or any(
             f.status in (safety_keywords.OTHER_SUBJECT, safety_keywords.REPORTED) for f in possible)):
@@ -149,7 +151,7 @@ def decide(text: str) -> SafetyDecision:
     # Harm denied, or safety said, with no distress: "I promise I won't do anything silly, I've got the kids".
     settled = (denied or _SAID_SAFE.search(words)) and not safety_keywords.shows_distress(words)
     if risk is not None and risk.top >= CHECK_IN_SCORE and not possible and not settled and (
-            not _is_plain_grief(words) or risk.top >= CRISIS_SCORE - 0.3):
+            not over or risk.top >= CRISIS_SCORE - 0.3):
         return SafetyDecision(CHECK_IN, category, frozenset({"classifier"}))
     return SafetyDecision()
 

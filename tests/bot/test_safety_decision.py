@@ -4,7 +4,8 @@ import logging
 import pytest
 
 from bot import safety_keywords, safety_model
-from bot.safety import CHECK_IN, CHILD_AT_RISK, CHILD_SELF_HARM, CRISIS, CRISIS_SCORE, CRISIS_SELF, NONE, crisis_intent, decide
+from bot.safety import (CHECK_IN, CHILD_AT_RISK, CHILD_SELF_HARM, CRISIS, CRISIS_SCORE, CRISIS_SELF, DANGER_FROM_SOMEONE, NONE,
+                        crisis_intent, decide)
 
 
 @pytest.mark.parametrize("text, category", [
@@ -204,3 +205,12 @@ def test_a_risk_the_family_says_is_over_or_denied_is_never_an_urgent_alarm(text)
 ])
 def test_the_classifier_reads_everyday_sayings_plainly(text, plainly):
     assert safety_model.without_idioms(text) == plainly
+
+
+def test_danger_to_the_writer_and_a_child_hurt_now_gets_the_lines_for_a_child_at_risk():
+    text = "my husband is in the house screaming at me and he is hitting my son right now"
+    # Both layers of danger are read: the writer's (by its group name, which bot/safety.py names) and the child's.
+    assert {(f.group, f.status) for f in safety_keywords.findings(text)} >= {
+        (DANGER_FROM_SOMEONE, safety_keywords.NOW), ("child_violence_now", safety_keywords.NOW)}
+    decision = decide(text)
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_AT_RISK)
