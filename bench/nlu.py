@@ -32,6 +32,7 @@ INDEPENDENT_SETS = [
     ("Second fresh held-out set (written apart, after the first fresh set was measured)", "heldout_fresh2.yml"),
     ("Third fresh held-out set (written apart, after the second was measured)", "heldout_fresh3.yml"),
     ("Fourth fresh held-out set (written apart, after the third was measured)", "heldout_fresh4.yml"),
+    ("Fifth fresh held-out set (written apart, after the fourth was measured)", "heldout_fresh5.yml"),
 ]
 
 

@@ -43,6 +43,7 @@ FRESH_SETS = [
     ("fresh4", "Fourth fresh"),
     ("fresh5", "Fifth fresh"),
     ("fresh6", "Sixth fresh"),
+    ("fresh7", "Seventh fresh"),
 ]
 
 
