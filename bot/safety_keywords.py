@@ -36,9 +36,12 @@ _SUBJECT = re.compile(r"\b(?:i|im|ive|id|ill)\b")
 # The harm is to someone else's body: "scratching her arms", "hurting himself" (not "tell them it wasnt their fault").
 _THIRD_PERSON = re.compile(r"\b(?:himself|herself|themselves|themself|(?:his|her|their) (?:arms?|wrists?|legs?|thighs?|skin|"
                            r"body|neck|throat|stomach|tummy))\b")
-# Danger going on as the family writes: "he's doing it now", "she's gone out and he's drunk".
+# Danger going on as the family writes: "he's doing it now", "she's gone out and he's drunk", or about to
+# be done: "he's got pills hidden and he's taking them tonight", "doing it this weekend".
 DANGER_GOING_ON = (r"\b(?:doing it|doing that|at it|happening) (?:now|again)\b|"
-                   r"\b(?:hes|shes|theyre|he is|she is|they are) (?:drunk|high|wasted|back|outside|here)\b")
+                   r"\b(?:hes|shes|theyre|he is|she is|they are) (?:drunk|high|wasted|back|outside|here)\b|"
+                   r"\b(?:taking|doing|ending|swallowing) (?:them|it|the lot|it all|them all|all of them)(?: all)? "
+                   r"(?:tonight|today|right now|this weekend)\b")
 # After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
@@ -168,7 +171,8 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
     if not answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
         return REPORTED
     past = r.past.search(clause) or (category == "child" and r.child_past.search(clause))
-    if recovered or (past and not _BACK_TO_NOW.search(clause, past.end())):
+    # A message that says the writer is through it still brings back its clauses that say "again" or "now".
+    if (past and not _BACK_TO_NOW.search(clause, past.end())) or (recovered and not _BACK_TO_NOW.search(clause)):
         return PAST
     if writer_at_risk:
         # The writer is in danger ("he's got a knife", "I need to join my boy"), unless the sentence
