@@ -133,31 +133,40 @@ def fit_multinomial_regression(n_grams: sparse.csr_matrix, dense: np.ndarray, la
     return classes, w[:, :-1], w[:, -1]
 
 
+class NGrams:
+    """Word and character n-grams, TF-IDF weighted: how the models read spelling, typos and SMS words."""
+
+    def __init__(self):
+        self.words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+
+    def fit_transform(self, texts: list[str]) -> sparse.csr_matrix:
+        cleaned = [clean(t) for t in texts]
+        return sparse.hstack([self.words.fit_transform(cleaned), self.chars.fit_transform(cleaned)]).tocsr()
+
+    def transform(self, texts: list[str]) -> sparse.csr_matrix:
+        cleaned = [clean(t) for t in texts]
+        return sparse.hstack([self.words.transform(cleaned), self.chars.transform(cleaned)]).tocsr()
+
+
 class MeaningModel:
     """Word and character n-grams plus sentence embeddings, into one logistic regression."""
 
     def __init__(self, embedding_weight: float = 2.0, c: float = 10.0, part_weight: float = 0.5):
         self.embedding_weight, self.c, self.part_weight = embedding_weight, c, part_weight
-        self.words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+        self.n_grams = NGrams()
         self.classes: np.ndarray | None = None
         # Laid out for a sparse row times a dense matrix (features x classes), as scoring reads them.
         self.weights: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
 
-    def _n_grams(self, texts: list[str], fit: bool = False) -> sparse.csr_matrix:
-        cleaned = [clean(t) for t in texts]
-        if fit:
-            return sparse.hstack([self.words.fit_transform(cleaned), self.chars.fit_transform(cleaned)]).tocsr()
-        return sparse.hstack([self.words.transform(cleaned), self.chars.transform(cleaned)]).tocsr()
-
     def features(self, texts: list[str], vectors: np.ndarray) -> sparse.csr_matrix:
         """One row per text: its n-grams, then its sentence embedding (weighted)."""
-        return sparse.hstack([self._n_grams(texts), sparse.csr_matrix(vectors * self.embedding_weight)]).tocsr()
+        return sparse.hstack([self.n_grams.transform(texts), sparse.csr_matrix(vectors * self.embedding_weight)]).tocsr()
 
     def fit(self, texts: list[str], labels: list[str], vectors: np.ndarray) -> "MeaningModel":
         self.classes, weights, self.intercept = fit_multinomial_regression(
-            self._n_grams(texts, fit=True), vectors * self.embedding_weight, labels, self.c, MAX_ITERATIONS)
+            self.n_grams.fit_transform(texts), vectors * self.embedding_weight, labels, self.c, MAX_ITERATIONS)
         self.weights = np.ascontiguousarray(weights.T)
         self._prepare()
         return self
@@ -166,7 +175,7 @@ class MeaningModel:
         # The words a typing slip is corrected to: the encoder's (most common first), then the examples'.
         vocabulary = encoder().tokenizer.vocab
         self._known = {word: rank for word, rank in vocabulary.items() if word.isalpha() and word.isascii()}
-        for word in self.words.vocabulary_:
+        for word in self.n_grams.words.vocabulary_:
             if " " not in word:
                 self._known.setdefault(word, len(vocabulary))
 

@@ -32,17 +32,16 @@ NONE = "none"
 SAFETY_KEY = "harbour_safety"
 
 # The classifier's probabilities that a message is a risk (of either kind) that make a crisis or a
-# check-in on their own: chosen on the held-out sets (bench/safety.py) for recall, with the check-in
-# as the net under the crisis.
-# 0.8: at 0.75 the crisis sets gain one message (of 222) but ordinary questions (the NLU held-out
-# sets) get five times the urgent false alarms (5 of 788), each an on-call page.
-CRISIS_SCORE = 0.8
-# 0.35: every crisis message in the held-out sets that only the classifier caught scores 0.54 or more, and
-# from 0.25 to 0.35 the check-ins on hard negatives fall from 12.5% to 7.5% (an "Are you safe?" to a grieving parent).
-CHECK_IN_SCORE = 0.35
+# check-in on their own: chosen on every held-out set (bench/safety.py) for recall, with the check-in
+# as the net under the crisis. Over the 1,053 crisis messages and the negatives and ordinary questions:
+# 0.75: at 0.72 one more crisis message, and two more urgent false alarms (each an on-call page);
+# 0.4: every crisis message is still at least a check-in, and against 0.35 there are 9 fewer check-ins
+# on the hard negatives and 10 fewer on ordinary questions (an "Are you safe?" to a grieving parent).
+CRISIS_SCORE = 0.75
+CHECK_IN_SCORE = 0.4
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
-_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|inquest|coroner|prison|jail|jailed|"
+_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|release (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life|"
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
                         r"(?:hes|shes|theyre|he is|she is|they are) (?:not|never) coming back)\b")
@@ -63,6 +62,14 @@ _RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,
 _SAID_SAFE = re.compile(r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:totally|completely|perfectly|quite|"
                         r"definitely|honestly))? safe\b(?! (?:for now|at the moment|i think|just about|enough|ish)\b)|"
                         r"\bsafe (?:yes|yeah|yep) i am\b|\bif im safe,? (?:yes|yeah|yep)\b")
+# A message that opens by saying the writer is all right ("I'm ok, my husband is here with me tonight"):
+# a classifier alarm on it is a check-in at most, never a page.
+_SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for now|i think|ish|just|but|not)\b)")
+# A wish about the child's funeral is not a wish of the writer's own: "I just want to bring my girl home
+# and lay her to rest".
+_FUNERAL_WISH = re.compile(r"\b(?:i|we)(?: \w+){0,2} (?:want|wish|need) to (?:bring (?:her|him|them|my \w+|our \w+) home|"
+                           r"lay (?:her|him|them|my \w+|our \w+) to rest|say goodbye to (?:her|him|them|my \w+|our \w+)|"
+                           r"be part of (?:saying goodbye|the funeral))\b")
 
 
 @dataclass(frozen=True)
@@ -98,13 +105,16 @@ def _child_category(words: str) -> str:
     return CHILD_SELF_HARM if safety_keywords.shows_child_self_harm(words) else CHILD_AT_RISK
 
 
+def _writer_endangered_only(findings: list[safety_keywords.Finding]) -> bool:
+    """Whether the writer's risk now, if any, is only danger from someone else (not a wish or act of their own)."""
+    return {f.group for f in findings if (f.category, f.status) == ("self", safety_keywords.NOW)} <= {DANGER_FROM_SOMEONE}
+
+
 def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str | None:
     now = {(f.category, f.status) for f in findings}
     # Someone dangerous in the house and a child hurt now ("my partner is hitting my youngest right now"):
     # the lines for a child at risk, which start with 999 as the writer's would.
-    writer_endangered_only = {f.group for f in findings if (f.category, f.status) == ("self", safety_keywords.NOW)} \
-        <= {DANGER_FROM_SOMEONE}
-    if ("self", safety_keywords.NOW) in now and not (writer_endangered_only and ("child", safety_keywords.NOW) in now):
+    if ("self", safety_keywords.NOW) in now and not (_writer_endangered_only(findings) and ("child", safety_keywords.NOW) in now):
         return CRISIS_SELF
     if ("self", safety_keywords.CHILD_SUBJECT) in now:
         return CHILD_AT_RISK if safety_keywords.speaks_of_young_child(words) else CHILD_SELF_HARM
@@ -116,7 +126,7 @@ def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str 
 def _is_over(words: str) -> bool:
     """Grief, or a risk dated to the past or said to be through, with no wish or danger now (or too short to say)."""
     return len(words.split()) <= 2 or bool((_PAST_HARM.search(words) or safety_keywords.tells_of_the_past(words))
-                                           and not _WISH_OR_DANGER_NOW.search(words))
+                                           and not _WISH_OR_DANGER_NOW.search(_FUNERAL_WISH.sub(" ", words)))
 
 
 def decide(text: str) -> SafetyDecision:
@@ -129,8 +139,11 @@ def decide(text: str) -> SafetyDecision:
     if keyword_crisis:
         layers = {"keywords", "classifier"} if classifier_sees else {"keywords"}
         # Danger at home with children in it: the lines for a child at risk (999 first, as for the writer).
-        if keyword_crisis == CRISIS_SELF and risk is not None and risk.child_risk > max(risk.self_risk, CHECK_IN_SCORE) \
-                and safety_keywords.mentions_child(words):
+        # With only danger from someone else ("he's kicking the door in, I'm upstairs with the baby"), the
+        # classifier need only see the child at some risk.
+        child_seen = risk is not None and (risk.child_risk > max(risk.self_risk, CHECK_IN_SCORE) or (
+            _writer_endangered_only(findings) and risk.child_risk >= CHECK_IN_SCORE))
+        if keyword_crisis == CRISIS_SELF and child_seen and safety_keywords.mentions_child(words):
             keyword_crisis = _child_category(words)
         return SafetyDecision(CRISIS, keyword_crisis, frozenset(layers))
     # Words of risk that the clause itself says are negated, over, or about another adult.
@@ -140,7 +153,7 @@ def decide(text: str) -> SafetyDecision:
         category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(words)
     denied = _HARM_DENIED.search(words) or _RISK_DENIED.search(words)
     over = _is_over(words)
-    if classifier_sees and not possible and not over and not denied:
+    if classifier_sees and not possible and not over and not denied and not _SAYS_OK.search(words):
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(words) or any(
             f.status in (safety_keywords.OTHER_SUBJECT, safety_keywords.REPORTED) for f in possible)):

@@ -76,6 +76,24 @@ def test_an_access_code_typed_in_is_not_read_for_meaning():
     assert safety_model.scores("TIDE-WREN-4410") == safety_model.RiskScores(0.0, 0.0, 0.0)
 
 
+def test_saying_you_are_better_does_not_hide_a_risk_that_is_back():
+    assert decide("I cut my arms after the inquest. They healed and I see a counsellor every week.").outcome != CRISIS
+    assert decide("I was doing loads better but I have started cutting my arms again").outcome == CRISIS
+
+
+@pytest.mark.parametrize("text", [
+    "I need to bring our boy home and say goodbye to him properly. When will the coroner let us have the funeral?",
+    "I only wish to bring him home and say goodbye to him. When will they release his body?",
+])
+def test_a_wish_about_the_childs_funeral_is_never_an_urgent_alarm(text):
+    assert decide(text).outcome != CRISIS
+
+
+def test_a_message_that_opens_by_saying_the_writer_is_ok_is_never_an_urgent_alarm():
+    assert decide("I'm ok, my partner is with me tonight.").outcome != CRISIS
+    assert decide("I'm okay but I've taken all my tablets").outcome == CRISIS
+
+
 def test_a_risk_the_family_says_is_not_there_is_never_an_urgent_alarm():
     assert decide("my son is not self harming, the gp checked him over and hes fine").outcome != CRISIS
 
