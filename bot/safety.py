@@ -23,6 +23,7 @@ CHILD_AT_RISK = "child_at_risk"
 CHILD_SELF_HARM = "child_self_harm"  # a child at risk: self-harm or suicidal now; gets the child lines
 CRISIS_INTENTS = frozenset({CRISIS_SELF, CHILD_AT_RISK})  # the NLU intents a crisis is named by
 DANGER_FROM_SOMEONE = "danger_from_someone_now"  # the pattern group (safety_patterns.yml) of a danger to the writer
+CHILD_SELF_HARM_GROUP = "child_self_harm_now"  # the pattern group of a child harming themselves
 
 # The three outcomes of the safety decision.
 CRISIS = "crisis"
@@ -119,7 +120,8 @@ def _keyword_crisis(findings: list[safety_keywords.Finding], words: str) -> str 
     if ("self", safety_keywords.CHILD_SUBJECT) in now:
         return CHILD_AT_RISK if safety_keywords.speaks_of_young_child(words) else CHILD_SELF_HARM
     if ("child", safety_keywords.NOW) in now:
-        return _child_category(words)
+        self_harm = any(f.group == CHILD_SELF_HARM_GROUP and f.status == safety_keywords.NOW for f in findings)
+        return CHILD_SELF_HARM if self_harm and not safety_keywords.speaks_of_young_child(words) else _child_category(words)
     return None
 
 
@@ -139,10 +141,10 @@ def decide(text: str) -> SafetyDecision:
     if keyword_crisis:
         layers = {"keywords", "classifier"} if classifier_sees else {"keywords"}
         # Danger at home with children in it: the lines for a child at risk (999 first, as for the writer).
-        # With only danger from someone else ("he's kicking the door in, I'm upstairs with the baby"), the
-        # classifier need only see the child at some risk.
-        child_seen = risk is not None and (risk.child_risk > max(risk.self_risk, CHECK_IN_SCORE) or (
-            _writer_endangered_only(findings) and risk.child_risk >= CHECK_IN_SCORE))
+        # With only danger from someone else and a baby or small child there ("he's kicking the door in, I'm
+        # upstairs with the baby"), the child is in the same danger.
+        child_seen = risk is not None and risk.child_risk > max(risk.self_risk, CHECK_IN_SCORE) or (
+            _writer_endangered_only(findings) and safety_keywords.speaks_of_young_child(words))
         if keyword_crisis == CRISIS_SELF and child_seen and safety_keywords.mentions_child(words):
             keyword_crisis = _child_category(words)
         return SafetyDecision(CRISIS, keyword_crisis, frozenset(layers))

@@ -48,6 +48,11 @@ _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morni
 _CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
 _STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b")
 # A bare pronoun is the child when the message speaks of a child and of no other adult.
+# A clause that opens with a name as its subject: "callum is stood on the railway bridge" (capitals are gone
+# by the time patterns read it, so a name is any word that is not a pronoun or a thing).
+_NAMED_SUBJECT = re.compile(r"^(?!(?:i|im|it|its|this|that|there|here|he|she|they|we|you|who|what|which|everything|"
+                            r"nothing|everyone|someone|something|nobody|everybody|somebody|the|my|our|your)\b)[a-z]+ "
+                            r"(?:is|s|was|has|keeps|says|just)\b")
 _BARE_PRONOUN = re.compile(r"\b(?:he|she|they|hes|shes|theyre)\b")
 _ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|mom|dad|father|mother|friend|"
                     r"neighbour|man|woman|brother in law|sister in law)\b")
@@ -198,8 +203,8 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
             if kind == OTHER_SUBJECT and no_adult_named and _BARE_PRONOUN.fullmatch(words):
                 return CHILD_SUBJECT
             return kind
-        # No subject at all, but the body is someone else's: "Ruby keeps scratching her arms".
-        if _THIRD_PERSON.search(match.group()):
+        # No subject at all, but the body is someone else's ("Ruby keeps scratching her arms"), or someone is named.
+        if _THIRD_PERSON.search(match.group()) or (len(lead.split()) == 1 and _NAMED_SUBJECT.match(clause)):
             return CHILD_SUBJECT if no_adult_named else OTHER_SUBJECT
     return NOW
 
@@ -240,9 +245,13 @@ def speaks_of_young_child(words: str) -> bool:
     return bool(rules().young_child.search(words))
 
 
+# A child's things are not the child: "I'm messaging on my daughter's laptop".
+_CHILDS_DEVICE = re.compile(r"\b\w+s (?:old |new |spare )?(?:phone|mobile|laptop|tablet|ipad|computer)\b")
+
+
 def mentions_child(words: str) -> bool:
     """Whether the message speaks of a child at all. `words`: the message as plain() reads it."""
-    return bool(rules().a_child.search(words))
+    return bool(rules().a_child.search(_CHILDS_DEVICE.sub(" ", words)))
 
 
 def tells_of_the_past(words: str) -> bool:

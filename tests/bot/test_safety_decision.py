@@ -232,3 +232,19 @@ def test_danger_to_the_writer_and_a_child_hurt_now_gets_the_lines_for_a_child_at
         (DANGER_FROM_SOMEONE, safety_keywords.NOW), ("child_violence_now", safety_keywords.NOW)}
     decision = decide(text)
     assert (decision.outcome, decision.category) == (CRISIS, CHILD_AT_RISK)
+
+
+@pytest.mark.parametrize("text, category", [
+    # A child named by first name is the one at risk, not the writer.
+    ("Kayden is stood on the railway bridge and won't come down", CHILD_SELF_HARM),
+    # Said by the child, so the lines for a child self-harming.
+    ("my grandson is 15 and he has just told me he's got tablets hidden and he's taking them tonight", CHILD_SELF_HARM),
+    # The writer is in danger; the daughter is only whose laptop it is.
+    ("he's locked me in the bedroom and taken my phone, I'm messaging on my daughter's laptop", CRISIS_SELF),
+    # The writer is in danger, with a baby in the same danger.
+    ("he's smashing the back door in and I'm hiding upstairs with the baby", CHILD_AT_RISK),
+])
+def test_a_crisis_gets_the_lines_for_whose_life_is_at_risk(text, category):
+    decision = decide(text)
+    assert (decision.outcome, decision.category) == (CRISIS, category)
+
