@@ -33,6 +33,7 @@ INDEPENDENT_SETS = [
     ("Third fresh held-out set (written apart, after the second was measured)", "heldout_fresh3.yml"),
     ("Fourth fresh held-out set (written apart, after the third was measured)", "heldout_fresh4.yml"),
     ("Fifth fresh held-out set (written apart, after the fourth was measured)", "heldout_fresh5.yml"),
+    ("Sixth fresh held-out set (written apart, after the fifth was measured)", "heldout_fresh6.yml"),
 ]
 
 

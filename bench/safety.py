@@ -44,6 +44,7 @@ FRESH_SETS = [
     ("fresh5", "Fifth fresh"),
     ("fresh6", "Sixth fresh"),
     ("fresh7", "Seventh fresh"),
+    ("fresh8", "Eighth fresh"),
 ]
 
 
