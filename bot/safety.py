@@ -42,7 +42,7 @@ CRISIS_SCORE = 0.75
 CHECK_IN_SCORE = 0.4
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
-_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|funeral|release (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
+_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|drowned|funeral|release (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life|"
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
                         r"(?:hes|shes|theyre|he is|she is|they are) (?:not|never) coming back)\b")
@@ -52,6 +52,8 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish
                                  r"please help|with (?:him|her|them) now|keeps|again|mean it|this time|"
                                  r"make (?:that|it) happen)\b|\b(?:i|im|ill|ive)\b(?: \w+){0,4} (?:tonight|today)\b|"
                                  r"\b(?:ive|i have|i|weve|we have|we) just (?:seen|saw|found|caught|heard)\b|"
+                                 r"\b(?:hes|shes|theyre|he is|she is|they are) (?:going to|gonna) (?:do it|kill|end|jump|hurt|take (?:them|it|the lot))\b|"
+                                 r"\bwont promise(?: me| us)?(?: \w+){0,2} (?:stay|keep|be) safe\b|"
                                  + safety_keywords.DANGER_GOING_ON)
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
 _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?: want)?(?: \w+){0,4} "
@@ -59,13 +61,17 @@ _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not goin
                           r"end(?:ing)? anything)\b")
 # A child's or the writer's risk that the message says is not there: "she isn't self harming".
 _RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,2} (?:self ?harm\w*|suicidal|in danger|at risk)\b")
-# The writer says they are safe ("you asked if I'm safe, yes I am"), with no "for now" or "I think" to hedge it.
-_SAID_SAFE = re.compile(r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:totally|completely|perfectly|quite|"
+# The writer says they are safe ("you asked if I'm safe, yes I am"), with no "for now" or "I think" to hedge it,
+# or that someone is safe and well.
+_SAFE_AND_WELL = r"\b(?:safe and (?:happy|well|sound)|happy and safe)\b"
+_SAID_SAFE = re.compile(_SAFE_AND_WELL + "|"
+                        r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:totally|completely|perfectly|quite|"
                         r"definitely|honestly))? safe\b(?! (?:for now|at the moment|i think|just about|enough|ish)\b)|"
                         r"\bsafe (?:yes|yeah|yep) i am\b|\bif im safe,? (?:yes|yeah|yep)\b")
-# A message that opens by saying the writer is all right ("I'm ok, my husband is here with me tonight"):
-# a classifier alarm on it is a check-in at most, never a page.
-_SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for now|i think|ish|just|but|not)\b)")
+# A message that opens by saying the writer is all right ("I'm ok, my husband is here with me tonight"), or
+# says someone is safe and well: a classifier alarm on it is a check-in at most, never a page.
+_SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for now|i think|ish|just|but|not)\b)|"
+                      + _SAFE_AND_WELL)
 # A wish about the child's funeral is not a wish of the writer's own: "I just want to bring my girl home
 # and lay her to rest".
 _FUNERAL_WISH = re.compile(r"\b(?:i|we)(?: \w+){0,2} (?:want|wish|need) to (?:bring (?:her|him|them|my \w+|our \w+) home|"

@@ -52,7 +52,11 @@ _STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\
 # by the time patterns read it, so a name is any word that is not a pronoun or a thing).
 _NAMED_SUBJECT = re.compile(r"^(?!(?:i|im|it|its|this|that|there|here|he|she|they|we|you|who|what|which|everything|"
                             r"nothing|everyone|someone|something|nobody|everybody|somebody|the|my|our|your)\b)[a-z]+ "
-                            r"(?:is|s|was|has|keeps|says|just)\b")
+                            r"(?:is|s|was|has|keeps|says|said|told|just)\b")
+# What a child did, and then died of: "drank bleach when he was two and died in Derriford" (not "since she died").
+# The words before a match that are only a name and its verb: "callum is stood (on the bridge)".
+_NAMED_LEAD = re.compile(_NAMED_SUBJECT.pattern + r"(?: (?:stood|sat|standing|sitting|lying|laying|still|now))?")
+_AND_DIED = re.compile(r"\b(?:and|then)(?: then| later| sadly)? (?:died|passed away)\b")
 _BARE_PRONOUN = re.compile(r"\b(?:he|she|they|hes|shes|theyre)\b")
 _ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|mom|dad|father|mother|friend|"
                     r"neighbour|man|woman|brother in law|sister in law)\b")
@@ -192,20 +196,31 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
         lead = clause[: match.start()]
         if not lead.strip():
             lead = " ".join(match.group().split()[:3])
-        rank = {CHILD_SUBJECT: 2, NOW: 1, OTHER_SUBJECT: 0}
-        subjects = [(m.end(), rank[kind], kind, m.group()) for kind, rx in (
-            (NOW, _SUBJECT), (CHILD_SUBJECT, r.child_subject), (OTHER_SUBJECT, r.other_subject)) for m in rx.finditer(lead)]
-        if subjects:
-            _, _, kind, words = max(subjects)
-            # "My son is 15. He is cutting himself": the pronoun is the child named in another sentence. With
-            # no adult named at all, "Mia keeps digging into her arms ... she wants to die" is a child too:
-            # families write to Harbour about their children.
-            if kind == OTHER_SUBJECT and no_adult_named and _BARE_PRONOUN.fullmatch(words):
-                return CHILD_SUBJECT
-            return kind
-        # No subject at all, but the body is someone else's ("Ruby keeps scratching her arms"), or someone is named.
-        if _THIRD_PERSON.search(match.group()) or (len(lead.split()) == 1 and _NAMED_SUBJECT.match(clause)):
-            return CHILD_SUBJECT if no_adult_named else OTHER_SUBJECT
+        kind = _whose_life(lead, clause, match, no_adult_named, r)
+        # "He drank bleach when he was two and died three days later": the harm the family grieves.
+        if kind == CHILD_SUBJECT and _AND_DIED.search(clause, match.end()):
+            return PAST
+        return kind
+    return NOW
+
+
+def _whose_life(lead: str, clause: str, match: re.Match, no_adult_named: bool, r: _Rules) -> str:
+    """The subject of a `self` pattern's match: NOW (the writer), CHILD_SUBJECT or OTHER_SUBJECT."""
+    rank = {CHILD_SUBJECT: 2, NOW: 1, OTHER_SUBJECT: 0}
+    subjects = [(m.end(), rank[kind], kind, m.group()) for kind, rx in (
+        (NOW, _SUBJECT), (CHILD_SUBJECT, r.child_subject), (OTHER_SUBJECT, r.other_subject)) for m in rx.finditer(lead)]
+    if subjects:
+        _, _, kind, words = max(subjects)
+        # "My son is 15. He is cutting himself": the pronoun is the child named in another sentence. With
+        # no adult named at all, "Mia keeps digging into her arms ... she wants to die" is a child too:
+        # families write to Harbour about their children.
+        if kind == OTHER_SUBJECT and no_adult_named and _BARE_PRONOUN.fullmatch(words):
+            return CHILD_SUBJECT
+        return kind
+    # No subject at all, but the body is someone else's ("Ruby keeps scratching her arms"), or someone is named.
+    if _THIRD_PERSON.search(match.group()) or (len(lead.split()) == 1 and _NAMED_SUBJECT.match(clause)) \
+            or _NAMED_LEAD.fullmatch(lead.strip()):
+        return CHILD_SUBJECT if no_adult_named else OTHER_SUBJECT
     return NOW
 
 

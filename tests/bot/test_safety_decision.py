@@ -177,7 +177,9 @@ def test_the_same_words_about_another_adult_are_a_check_in():
 
 
 @pytest.mark.parametrize("text", ["my nephew hanged himself in the woods last spring, he was 16",
-                                  "she starved to death in that house and the health visitor never came"])
+                                  "she starved to death in that house and the health visitor never came",
+                                  "she drank the bleach from under the sink when she was two and died in hospital",
+                                  "the gp knew he was suicidal and did nothing about it"])
 def test_how_a_child_died_is_never_an_urgent_alarm(text):
     assert decide(text).outcome != CRISIS
 
@@ -201,6 +203,10 @@ def test_safety_said_with_a_hedge_or_with_distress_is_still_checked(text):
     ("my son is 15 and he has posted goodbye messages on snapchat, hes not answering", CHILD_SELF_HARM),
     # A toddler who swallows something from under the sink is in danger, not self-harming.
     ("my 2 year old has drunk something from under the sink and is being sick", CHILD_AT_RISK),
+    # A death named after the risk dates the reason, not the risk.
+    ("my 14 year old keeps saying she wants to die since her brother died", CHILD_SELF_HARM),
+    # A name and its verb, then the place: the named child is the one on the edge.
+    ("Jayden is sat on the edge of the multi storey and wont come down", CHILD_SELF_HARM),
 ])
 def test_a_child_in_danger_gets_the_lines_for_where_the_danger_comes_from(text, category):
     decision = decide(text)
@@ -211,6 +217,9 @@ def test_a_child_in_danger_gets_the_lines_for_where_the_danger_comes_from(text, 
     "there was a time i wanted to be with my boy but im past that now, ive got his sisters",
     "my brother threatened to take the kids years ago but he lives in wales now and we never hear from him",
     "i would never do anything to myself, my grandson needs me",
+    "i tried to hang myself the week he was buried. im still here and im glad",
+    "our son was cutting himself after his sister passed, but he has been stable for over a year",
+    "when kai was 12 he tried to hang himself, hes at college now",
 ])
 def test_a_risk_the_family_says_is_over_or_denied_is_never_an_urgent_alarm(text):
     assert decide(text).outcome != CRISIS
