@@ -42,7 +42,7 @@ CRISIS_SCORE = 0.75
 CHECK_IN_SCORE = 0.4
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
-_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|drowned|funeral|release (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
+_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|drowned|funeral|(?:release|have|get|give us) (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life|"
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
                         r"(?:hes|shes|theyre|he is|she is|they are) (?:not|never) coming back)\b")
