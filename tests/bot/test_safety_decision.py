@@ -196,23 +196,6 @@ def test_safety_said_with_a_hedge_or_with_distress_is_still_checked(text):
     assert decide(text).outcome != NONE
 
 
-@pytest.mark.parametrize("text, category", [
-    # Someone dangerous with the writer and a child hurt now: the child's lines (999 first, as the writer's).
-    ("my boyfriend is hitting my little girl right now and I can hear her screaming", CHILD_AT_RISK),
-    # A teenager's farewell is the child's own life.
-    ("my son is 15 and he has posted goodbye messages on snapchat, hes not answering", CHILD_SELF_HARM),
-    # A toddler who swallows something from under the sink is in danger, not self-harming.
-    ("my 2 year old has drunk something from under the sink and is being sick", CHILD_AT_RISK),
-    # A death named after the risk dates the reason, not the risk.
-    ("my 14 year old keeps saying she wants to die since her brother died", CHILD_SELF_HARM),
-    # A name and its verb, then the place: the named child is the one on the edge.
-    ("Jayden is sat on the edge of the multi storey and wont come down", CHILD_SELF_HARM),
-])
-def test_a_child_in_danger_gets_the_lines_for_where_the_danger_comes_from(text, category):
-    decision = decide(text)
-    assert (decision.outcome, decision.category) == (CRISIS, category)
-
-
 @pytest.mark.parametrize("text", [
     "there was a time i wanted to be with my boy but im past that now, ive got his sisters",
     "my brother threatened to take the kids years ago but he lives in wales now and we never hear from him",
@@ -252,6 +235,16 @@ def test_danger_to_the_writer_and_a_child_hurt_now_gets_the_lines_for_a_child_at
     ("he's locked me in the bedroom and taken my phone, I'm messaging on my daughter's laptop", CRISIS_SELF),
     # The writer is in danger, with a baby in the same danger.
     ("he's smashing the back door in and I'm hiding upstairs with the baby", CHILD_AT_RISK),
+    # Someone dangerous with the writer and a child hurt now: the child's lines (999 first, as the writer's).
+    ("my boyfriend is hitting my little girl right now and I can hear her screaming", CHILD_AT_RISK),
+    # A teenager's farewell is the child's own life.
+    ("my son is 15 and he has posted goodbye messages on snapchat, hes not answering", CHILD_SELF_HARM),
+    # A toddler who swallows something from under the sink is in danger, not self-harming.
+    ("my 2 year old has drunk something from under the sink and is being sick", CHILD_AT_RISK),
+    # A death named after the risk dates the reason, not the risk.
+    ("my 14 year old keeps saying she wants to die since her brother died", CHILD_SELF_HARM),
+    # A name and its verb, then the place: the named child is the one on the edge.
+    ("Jayden is sat on the edge of the multi storey and wont come down", CHILD_SELF_HARM),
 ])
 def test_a_crisis_gets_the_lines_for_whose_life_is_at_risk(text, category):
     decision = decide(text)
