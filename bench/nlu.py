@@ -36,6 +36,7 @@ INDEPENDENT_SETS = [
     ("Fourth fresh held-out set (written apart, after the third was measured)", "heldout_fresh4.yml"),
     ("Fifth fresh held-out set (written apart, after the fourth was measured)", "heldout_fresh5.yml"),
     ("Sixth fresh held-out set (written apart, after the fifth was measured)", "heldout_fresh6.yml"),
+    ("Seventh fresh held-out set (written apart, after the sixth was measured)", "heldout_fresh7.yml"),
 ]
 
 

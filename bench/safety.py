@@ -45,6 +45,7 @@ FRESH_SETS = [
     ("fresh6", "Sixth fresh"),
     ("fresh7", "Seventh fresh"),
     ("fresh8", "Eighth fresh"),
+    ("fresh9", "Ninth fresh"),
 ]
 
 
