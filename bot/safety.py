@@ -56,7 +56,7 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish
                                  r"\bwont promise(?: me| us)?(?: \w+){0,2} (?:stay|keep|be) safe\b|"
                                  + safety_keywords.DANGER_GOING_ON)
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
-_HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?: want)?(?: \w+){0,4} "
+_HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?! stop)(?: want)?(?: \w+){0,4} "
                           r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead|do anything (?:stupid|silly|daft|to myself)|"
                           r"end(?:ing)? anything)\b")
 # A child's or the writer's risk that the message says is not there: "she isn't self harming".
@@ -171,8 +171,11 @@ def decide(text: str) -> SafetyDecision:
         return SafetyDecision(CHECK_IN, kind, frozenset({"keywords"}))
     # Harm denied, or safety said, with no distress: "I promise I won't do anything silly, I've got the kids".
     settled = (denied or _SAID_SAFE.search(words)) and not safety_keywords.shows_distress(words)
-    if risk is not None and risk.top >= CHECK_IN_SCORE and not possible and not settled and (
-            not over or risk.top >= CRISIS_SCORE - 0.3):
+    # Words of risk the keywords read as negated do not outvote a classifier sure of a crisis: "not coping at
+    # all, pills lined up on the bed" is asked, not let go.
+    negated_only = bool(possible) and all(f.status == safety_keywords.NEGATED for f in possible)
+    if risk is not None and risk.top >= CHECK_IN_SCORE and not settled and (
+            not possible or negated_only and risk.top >= CRISIS_SCORE) and (not over or risk.top >= CRISIS_SCORE - 0.3):
         return SafetyDecision(CHECK_IN, category, frozenset({"classifier"}))
     return SafetyDecision()
 

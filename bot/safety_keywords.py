@@ -46,7 +46,7 @@ DANGER_GOING_ON = (r"\b(?:doing it|doing that|at it|happening) (?:now|again)\b|"
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
 _CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
-_STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b")
+_STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|hell|shell|they|theyre|theyll)\b")
 # A bare pronoun is the child when the message speaks of a child and of no other adult.
 # A clause that opens with a name as its subject: "callum is stood on the railway bridge" (capitals are gone
 # by the time patterns read it, so a name is any word that is not a pronoun or a thing).
@@ -174,8 +174,12 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
     before = clause[: match.start()].split()[-_NEGATION_WINDOW:]
     # A match that starts a new clause with its own subject is not under an earlier negation
     # ("wont give the kids back and hes sending ...").
-    new_clause = bool(before) and before[-1] in _CONJUNCTIONS and _STARTS_WITH_SUBJECT.match(match.group())
-    if r.negation.search(" ".join(before)) and not new_clause:
+    starts_with_subject = _STARTS_WITH_SUBJECT.match(match.group())
+    new_clause = bool(before) and before[-1] in _CONJUNCTIONS and starts_with_subject
+    # A subject the match opens with ends a negation before it, as one inside the window would: "says I'll
+    # never see her again, he's drunk and driving with her".
+    if r.negation.search(" ".join(before + match.group().split()[:1] if starts_with_subject else before)) \
+            and not new_clause:
         return NEGATED
     if not answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
         return REPORTED

@@ -98,6 +98,19 @@ def test_a_risk_the_family_says_is_not_there_is_never_an_urgent_alarm():
     assert decide("my son is not self harming, the gp checked him over and hes fine").outcome != CRISIS
 
 
+@pytest.mark.parametrize("text", [
+    # A low mood said with "not" does not negate the act after it.
+    "not managing at all today, pills counted out on the table and this time i mean it",
+    # A new subject ends the negation before it.
+    "he says ill never see the kids again, hes drunk and driving with them in the car",
+    "if i dont go back to him hell hurt the baby, he has her this weekend",
+    # "won't stop" is no promise of safety.
+    "my son is burning himself again and says he wont stop until hes dead",
+])
+def test_a_negation_that_does_not_reach_the_risk_does_not_hide_it(text):
+    assert decide(text).outcome == CRISIS
+
+
 def test_a_negated_mention_is_not_a_crisis():
     assert decide("im not suicidal, just tired of waiting").outcome != CRISIS
 
