@@ -42,7 +42,8 @@ CRISIS_SCORE = 0.75
 CHECK_IN_SCORE = 0.4
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
-_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|drowned|funeral|(?:release|have|get|give us) (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
+_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|"
+                        r"drowned|funeral|(?:release|have|get|give us) (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life|"
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
                         r"(?:hes|shes|theyre|he is|she is|they are) (?:not|never) coming back)\b")
@@ -52,7 +53,8 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish
                                  r"please help|with (?:him|her|them) now|keeps|again|mean it|this time|"
                                  r"make (?:that|it) happen)\b|\b(?:i|im|ill|ive)\b(?: \w+){0,4} (?:tonight|today)\b|"
                                  r"\b(?:ive|i have|i|weve|we have|we) just (?:seen|saw|found|caught|heard)\b|"
-                                 r"\b(?:hes|shes|theyre|he is|she is|they are) (?:going to|gonna) (?:do it|kill|end|jump|hurt|take (?:them|it|the lot))\b|"
+                                 r"\b(?:hes|shes|theyre|he is|she is|they are) (?:going to|gonna) "
+                                 r"(?:do it|kill|end|jump|hurt|take (?:them|it|the lot))\b|"
                                  r"\bwont promise(?: me| us)?(?: \w+){0,2} (?:stay|keep|be) safe\b|"
                                  + safety_keywords.DANGER_GOING_ON)
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
@@ -175,7 +177,7 @@ def decide(text: str) -> SafetyDecision:
     # all, pills lined up on the bed" is asked, not let go.
     negated_only = bool(possible) and all(f.status == safety_keywords.NEGATED for f in possible)
     if risk is not None and risk.top >= CHECK_IN_SCORE and not settled and (
-            not possible or negated_only and risk.top >= CRISIS_SCORE) and (not over or risk.top >= CRISIS_SCORE - 0.3):
+            not possible or (negated_only and risk.top >= CRISIS_SCORE)) and (not over or risk.top >= CRISIS_SCORE - 0.3):
         return SafetyDecision(CHECK_IN, category, frozenset({"classifier"}))
     return SafetyDecision()
 

@@ -47,16 +47,16 @@ _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morni
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
 _CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
 _STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|hell|shell|they|theyre|theyll)\b")
-# A bare pronoun is the child when the message speaks of a child and of no other adult.
 # A clause that opens with a name as its subject: "callum is stood on the railway bridge" (capitals are gone
 # by the time patterns read it, so a name is any word that is not a pronoun or a thing).
 _NAMED_SUBJECT = re.compile(r"^(?!(?:i|im|it|its|this|that|there|here|he|she|they|we|you|who|what|which|everything|"
                             r"nothing|everyone|someone|something|nobody|everybody|somebody|the|my|our|your)\b)[a-z]+ "
                             r"(?:is|s|was|has|keeps|says|said|told|just)\b")
-# What a child did, and then died of: "drank bleach when he was two and died in Derriford" (not "since she died").
 # The words before a match that are only a name and its verb: "callum is stood (on the bridge)".
 _NAMED_LEAD = re.compile(_NAMED_SUBJECT.pattern + r"(?: (?:stood|sat|standing|sitting|lying|laying|still|now))?")
+# What a child did, and then died of: "drank bleach when he was two and died in Derriford" (not "since she died").
 _AND_DIED = re.compile(r"\b(?:and|then)(?: then| later| sadly)? (?:died|passed away)\b")
+# A bare pronoun is the child when the message speaks of a child and of no other adult.
 _BARE_PRONOUN = re.compile(r"\b(?:he|she|they|hes|shes|theyre)\b")
 _ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|mom|dad|father|mother|friend|"
                     r"neighbour|man|woman|brother in law|sister in law)\b")

@@ -7,8 +7,8 @@ for it (in data/nlu, and in data/safety, which the intent model does not read). 
 sentence embeddings (bot/embeddings.py) for meaning, blended with word and character n-grams
 for the words of an act however they are spelt ("swallowed a full packet", "overdosed"). It is
 numpy and scikit-learn, so it runs in the web app's process as well as in Rasa's, and a message
-is scored whole and sentence by sentence (the risk is often one clause in a long message). Trained once per version of the data, like the
-Rasa model, and stored beside it.
+is scored whole and sentence by sentence (the risk is often one clause in a long message).
+Trained once per version of the data, like the Rasa model, and stored beside it.
 """
 from __future__ import annotations
 
