@@ -64,20 +64,47 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if _started_stack is not None:  # started at collection, though no test that needed it ran
+        _started_stack.stop()
     backends.clean_up()
     shutil.rmtree(INSTANCE_DIR, ignore_errors=True)
 
 
 _database_ready = False
+_started_stack: Stack | None = None
+
+
+def _prepare_database() -> str:
+    global _database_ready
+    if not _database_ready:
+        prepare()
+        _database_ready = True
+    return get_settings().database_url
+
+
+def _start_stack() -> Stack:
+    global _started_stack
+    if _started_stack is None:
+        _prepare_database()
+        model = ensure_model()
+        ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+        _started_stack = Stack(Ports(**PORTS), INSTANCE_DIR, log_dir=ARTIFACTS_DIR)
+        _started_stack.start(model)
+    return _started_stack
+
+
+def pytest_collection_finish(session):
+    """Rasa takes about half a minute to start: when a test will need the stack, it starts now, while the
+    thousands of tests that need no server (collected first) run."""
+    if not session.config.option.collectonly and any("stack" in getattr(item, "fixturenames", ())
+                                                     for item in session.items):
+        _start_stack()
 
 
 @pytest.fixture(scope="session")
 def database():
     """A migrated database holding the demo data."""
-    global _database_ready
-    prepare()
-    _database_ready = True
-    return get_settings().database_url
+    return _prepare_database()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,10 +124,7 @@ def fresh_rate_limits():
 @pytest.fixture(scope="session")
 def stack(database):
     """The real Rasa server, action server and web app, started once for the whole run."""
-    model = ensure_model()
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-    services = Stack(Ports(**PORTS), INSTANCE_DIR, log_dir=ARTIFACTS_DIR)
-    services.start(model)
+    services = _start_stack()
     try:
         services.wait_until_ready()
         yield services
