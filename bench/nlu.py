@@ -37,6 +37,7 @@ INDEPENDENT_SETS = [
     ("Fifth fresh held-out set (written apart, after the fourth was measured)", "heldout_fresh5.yml"),
     ("Sixth fresh held-out set (written apart, after the fifth was measured)", "heldout_fresh6.yml"),
     ("Seventh fresh held-out set (written apart, after the sixth was measured)", "heldout_fresh7.yml"),
+    ("Eighth fresh held-out set (written apart, after the seventh was measured)", "heldout_fresh8.yml"),
 ]
 
 

@@ -46,6 +46,7 @@ FRESH_SETS = [
     ("fresh7", "Seventh fresh"),
     ("fresh8", "Eighth fresh"),
     ("fresh9", "Ninth fresh"),
+    ("fresh10", "Tenth fresh"),
 ]
 
 
