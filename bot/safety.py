@@ -42,7 +42,7 @@ CRISIS_SCORE = 0.75
 CHECK_IN_SCORE = 0.4
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
-_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|"
+_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|been) found dead|found (?:him|her|them) dead|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|"
                         r"drowned|funeral|(?:release|have|get|give us) (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life|"
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
@@ -56,6 +56,12 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish
                                  r"\b(?:hes|shes|theyre|he is|she is|they are) (?:going to|gonna) "
                                  r"(?:do it|kill|end|jump|hurt|take (?:them|it|the lot))\b|"
                                  r"\bwont promise(?: me| us)?(?: \w+){0,2} (?:stay|keep|be) safe\b|"
+                                 # A child gone now, or doing something tonight: "has gone missing", "isn't
+                                 # answering anyone", "tonight she gave her sister her cat".
+                                 r"\b(?:has|have|hes|shes|theyve) (?:gone missing|run off|run away)\b|"
+                                 r"\b(?:he|she|they|hes|shes|theyre)(?: is| are)? (?:not|isnt|wont|arent) answer(?:ing)? "
+                                 r"(?:anyone|anybody|(?:his|her|their) phone)\b|"
+                                 r"\btonight (?:he|she|they) (?:gave|said|told|posted|sent|wrote|left|took|went)\b|"
                                  + safety_keywords.DANGER_GOING_ON)
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
 _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?! stop)(?: want)?(?: \w+){0,4} "
@@ -66,14 +72,16 @@ _RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,
 # The writer says they are safe ("you asked if I'm safe, yes I am"), with no "for now" or "I think" to hedge it,
 # or that someone is safe and well.
 _SAFE_AND_WELL = r"\b(?:safe and (?:happy|well|sound)|happy and safe)\b"
+# "You asked if I'm safe. I am."
+_ANSWERED_SAFE = r"\bif im safe,? (?:(?:yes|yeah|yep)\b|i am\b(?! not))"
 _SAID_SAFE = re.compile(_SAFE_AND_WELL + "|"
                         r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:totally|completely|perfectly|quite|"
                         r"definitely|honestly))? safe\b(?! (?:for now|at the moment|i think|just about|enough|ish)\b)|"
-                        r"\bsafe (?:yes|yeah|yep) i am\b|\bif im safe,? (?:yes|yeah|yep)\b")
-# A message that opens by saying the writer is all right ("I'm ok, my husband is here with me tonight"), or
-# says someone is safe and well: a classifier alarm on it is a check-in at most, never a page.
+                        r"\bsafe (?:yes|yeah|yep) i am\b|" + _ANSWERED_SAFE)
+# A message that opens by saying the writer is all right ("I'm ok, my husband is here with me tonight"), answers
+# that they are safe, or says someone is safe and well: a classifier alarm on it is a check-in at most, never a page.
 _SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for now|i think|ish|just|but|not)\b)|"
-                      + _SAFE_AND_WELL)
+                      + _SAFE_AND_WELL + "|" + _ANSWERED_SAFE)
 # A wish about the child's funeral is not a wish of the writer's own: "I just want to bring my girl home
 # and lay her to rest".
 _FUNERAL_WISH = re.compile(r"\b(?:i|we)(?: \w+){0,2} (?:want|wish|need) to (?:bring (?:her|him|them|my \w+|our \w+) home|"

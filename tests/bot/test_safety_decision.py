@@ -192,15 +192,24 @@ def test_the_same_words_about_another_adult_are_a_check_in():
 @pytest.mark.parametrize("text", ["my nephew hanged himself in the woods last spring, he was 16",
                                   "she starved to death in that house and the health visitor never came",
                                   "she drank the bleach from under the sink when she was two and died in hospital",
-                                  "the gp knew he was suicidal and did nothing about it"])
+                                  "the gp knew he was suicidal and did nothing about it",
+                                  "our daughter was found dead in a flat in stonehouse, the men who were using her gave her the drugs. "
+                                  "she was 14"])
 def test_how_a_child_died_is_never_an_urgent_alarm(text):
     assert decide(text).outcome != CRISIS
 
 
 @pytest.mark.parametrize("text", ["yes im safe, my mum is here with me tonight",
+                                  "you asked if im safe. i am. my partner is home with me tonight",
                                   "i promise im not going to do anything daft, the kids keep me going"])
 def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
     assert decide(text).outcome == NONE
+
+
+def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
+    decision = decide("my son is 14 and has gone missing, he told his mate he wants to be with his brother who died in may "
+                      "and hes taken his nans tablets")
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_SELF_HARM)
 
 
 @pytest.mark.parametrize("text", ["im safe for now but i dont know how long i can keep going",
