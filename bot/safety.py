@@ -82,6 +82,10 @@ _SAID_SAFE = re.compile(_SAFE_AND_WELL + "|"
 # that they are safe, or says someone is safe and well: a classifier alarm on it is a check-in at most, never a page.
 _SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for now|i think|ish|just|but|not)\b)|"
                       + _SAFE_AND_WELL + "|" + _ANSWERED_SAFE)
+# The writer saying they are a child: "im 15", "i am only 13", "im in year 9".
+_WRITER_IS_A_CHILD = re.compile(r"\b(?:im|i am)(?: only| just)? (?:1[0-7]|[5-9]|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+                                r"sixteen|seventeen)\b(?! (?:weeks?|months?|minutes?|mins|hours?|days?|years? (?:since|ago)|"
+                                r"miles?|percent|pounds?|quid|stone|o ?clock|pm|am)\b)|\b(?:im|i am) in year (?:[5-9]|1[0-3])\b")
 # A wish about the child's funeral is not a wish of the writer's own: "I just want to bring my girl home
 # and lay her to rest".
 _FUNERAL_WISH = re.compile(r"\b(?:i|we)(?: \w+){0,2} (?:want|wish|need) to (?:bring (?:her|him|them|my \w+|our \w+) home|"
@@ -151,6 +155,16 @@ def decide(text: str) -> SafetyDecision:
     """The one safety decision for a message. Never raises: a layer that fails leaves the other to decide."""
     words = plain(text)
     findings = safety_keywords.findings(text)
+    decision = _decide(text, words, findings)
+    # A sister or brother of the child who died may write themselves ("im 15 and its my brothers review"):
+    # a young writer at risk needs Childline and the children's lines, not the adult ones.
+    if decision.category == CRISIS_SELF and _WRITER_IS_A_CHILD.search(words):
+        category = CHILD_AT_RISK if findings and _writer_endangered_only(findings) else CHILD_SELF_HARM
+        return SafetyDecision(decision.outcome, category, decision.layers)
+    return decision
+
+
+def _decide(text: str, words: str, findings: list[safety_keywords.Finding]) -> SafetyDecision:
     keyword_crisis = _keyword_crisis(findings, words)
     risk = safety_model.scores(text)
     classifier_sees = risk is not None and risk.top >= CRISIS_SCORE

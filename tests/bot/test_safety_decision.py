@@ -206,6 +206,15 @@ def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
     assert decide(text).outcome == NONE
 
 
+@pytest.mark.parametrize("text, category", [
+    ("im 14, its my sisters review, i have a blade and i want to die tonight", CHILD_SELF_HARM),
+    ("im 15 minutes from home and i want to die tonight", CRISIS_SELF),
+    ("my toddler's swallowed some of the dishwasher tablets and hes gone sleepy", CHILD_AT_RISK),
+])
+def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
+    assert (decide(text).outcome, decide(text).category) == (CRISIS, category)
+
+
 def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
     decision = decide("my son is 14 and has gone missing, he told his mate he wants to be with his brother who died in may "
                       "and hes taken his nans tablets")
