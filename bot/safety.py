@@ -48,8 +48,12 @@ _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|been
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
                         r"(?:hes|shes|theyre|he is|she is|they are) (?:not|never) coming back)\b")
 # ("Tonight" counts only with the writer as its subject: "lighting a candle for him tonight" is grief.)
-_WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: \w+){0,3} (?:want|wish|going to|need|cant|dont want|"
-                                 r"will|scared|terrified|frightened|worried|rather)\b|\b(?:right now|help me|"
+_WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: (?!didnt\b|did\b|never\b)\w+){0,3} (?:want|wish|going to|need|cant|dont want|"
+                                 r"will|scared|terrified|frightened|worried|rather)\b"
+                                 # (not a wish that was, nor one to take part: "there was a time i didnt want to be here.
+                                 # it passed. i want to take part in the meeting")
+                                 r"(?! (?:to )?(?:take part|be involved|know|ask|speak|talk|meet|read|understand|attend|"
+                                 r"have my say|go to the meeting|come to the meeting)\b)|\b(?:right now|help me|"
                                  r"please help|with (?:him|her|them) now|keeps|again|mean it|this time|"
                                  r"make (?:that|it) happen)\b|\b(?:i|im|ill|ive)\b(?: \w+){0,4} (?:tonight|today)\b|"
                                  r"\b(?:ive|i have|i|weve|we have|we) just (?:seen|saw|found|caught|heard)\b|"

@@ -234,6 +234,9 @@ def test_safety_said_with_a_hedge_or_with_distress_is_still_checked(text):
     "i tried to hang myself the week he was buried. im still here and im glad",
     "our son was cutting himself after his sister passed, but he has been stable for over a year",
     "when kai was 12 he tried to hang himself, hes at college now",
+    "there was a time i didnt want to be alive. that has passed now, i want to be involved in the review",
+    "i was hurting myself in the weeks following the funeral. im through it, i just thought you should know",
+    "our eldest was cutting himself for a while after the funeral but that stopped, he sees a counsellor",
 ])
 def test_a_risk_the_family_says_is_over_or_denied_is_never_an_urgent_alarm(text):
     assert decide(text).outcome != CRISIS
