@@ -48,8 +48,8 @@ _PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|been
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
                         r"(?:hes|shes|theyre|he is|she is|they are) (?:not|never) coming back)\b")
 # ("Tonight" counts only with the writer as its subject: "lighting a candle for him tonight" is grief.)
-_WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: (?!didnt\b|did\b|never\b)\w+){0,3} (?:want|wish|going to|need|cant|dont want|"
-                                 r"will|scared|terrified|frightened|worried|rather)\b"
+_WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: (?!didnt\b|did\b|never\b)\w+){0,3} "
+                                 r"(?:want|wish|going to|need|cant|dont want|will|scared|terrified|frightened|worried|rather)\b"
                                  # (not a wish that was, nor one to take part: "there was a time i didnt want to be here.
                                  # it passed. i want to take part in the meeting")
                                  r"(?! (?:to )?(?:take part|be involved|know|ask|speak|talk|meet|read|understand|attend|"
