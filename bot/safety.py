@@ -42,7 +42,8 @@ CRISIS_SCORE = 0.75
 CHECK_IN_SCORE = 0.4
 # Grief about something that has happened, with no wish of the writer's own and no danger now:
 # a classifier alarm on such a message stands down.
-_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|been) found dead|found (?:him|her|them) dead|(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|"
+_PAST_HARM = re.compile(r"\b(?:died|passed away|killed|murdered|(?:was|were|been) found dead|found (?:him|her|them) dead|"
+                        r"(?:was|were|got) (?:stabbed|strangled|smothered|shaken)|"
                         r"drowned|funeral|(?:release|have|get|give us) (?:his|her|their) body|inquest|coroner|prison|jail|jailed|"
                         r"convicted|sentenced|post mortem|trial|took (?:his|her|their) (?:own )?life|"
                         r"hanged (?:himself|herself|themselves)|starved to death|beaten to death|"
@@ -89,7 +90,7 @@ _SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for n
 # The writer saying they are a child: "im 15", "i am only 13", "im in year 9".
 _WRITER_IS_A_CHILD = re.compile(r"\b(?:im|i am)(?: only| just)? (?:1[0-7]|[5-9]|ten|eleven|twelve|thirteen|fourteen|fifteen|"
                                 r"sixteen|seventeen)\b(?! (?:weeks?|months?|minutes?|mins|hours?|days?|years? (?:since|ago)|"
-                                r"miles?|percent|pounds?|quid|stone|o ?clock|pm|am)\b)|\b(?:im|i am) in year (?:[5-9]|1[0-3])\b")
+                                r"miles?|percent|pounds?|quid|stone|foot|feet|ft|o ?clock|pm|am)\b)|\b(?:im|i am) in year (?:[5-9]|1[0-3])\b")
 # A wish about the child's funeral is not a wish of the writer's own: "I just want to bring my girl home
 # and lay her to rest".
 _FUNERAL_WISH = re.compile(r"\b(?:i|we)(?: \w+){0,2} (?:want|wish|need) to (?:bring (?:her|him|them|my \w+|our \w+) home|"
@@ -163,7 +164,8 @@ def decide(text: str) -> SafetyDecision:
     # A sister or brother of the child who died may write themselves ("im 15 and its my brothers review"):
     # a young writer at risk needs Childline and the children's lines, not the adult ones.
     if decision.category == CRISIS_SELF and _WRITER_IS_A_CHILD.search(words):
-        category = CHILD_AT_RISK if findings and _writer_endangered_only(findings) else CHILD_SELF_HARM
+        endangered = any((f.group, f.status) == (DANGER_FROM_SOMEONE, safety_keywords.NOW) for f in findings)
+        category = CHILD_AT_RISK if endangered and _writer_endangered_only(findings) else CHILD_SELF_HARM
         return SafetyDecision(decision.outcome, category, decision.layers)
     return decision
 

@@ -209,6 +209,7 @@ def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
 @pytest.mark.parametrize("text, category", [
     ("im 14, its my sisters review, i have a blade and i want to die tonight", CHILD_SELF_HARM),
     ("im 15 minutes from home and i want to die tonight", CRISIS_SELF),
+    ("im 14 and my stepdad is hitting me right now, he says hell kill me", CHILD_AT_RISK),
     ("my toddler's swallowed some of the dishwasher tablets and hes gone sleepy", CHILD_AT_RISK),
 ])
 def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
