@@ -90,7 +90,8 @@ _SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for n
 # The writer saying they are a child: "im 15", "i am only 13", "im in year 9".
 _WRITER_IS_A_CHILD = re.compile(r"\b(?:im|i am)(?: only| just)? (?:1[0-7]|[5-9]|ten|eleven|twelve|thirteen|fourteen|fifteen|"
                                 r"sixteen|seventeen)\b(?! (?:weeks?|months?|minutes?|mins|hours?|days?|years? (?:since|ago)|"
-                                r"miles?|percent|pounds?|quid|stone|foot|feet|ft|o ?clock|pm|am)\b)|\b(?:im|i am) in year (?:[5-9]|1[0-3])\b")
+                                r"miles?|percent|pounds?|quid|stone|foot|feet|ft|o ?clock|pm|am)\b)|"
+                                r"\b(?:im|i am) in year (?:[5-9]|1[0-3])\b")
 # A wish about the child's funeral is not a wish of the writer's own: "I just want to bring my girl home
 # and lay her to rest".
 _FUNERAL_WISH = re.compile(r"\b(?:i|we)(?: \w+){0,2} (?:want|wish|need) to (?:bring (?:her|him|them|my \w+|our \w+) home|"

@@ -64,7 +64,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _started_stack is not None:  # started at collection, though no test that needed it ran
+    # However the run ended (the stack fixture has usually stopped it already; stopping again does nothing).
+    if _started_stack is not None:
         _started_stack.stop()
     backends.clean_up()
     shutil.rmtree(INSTANCE_DIR, ignore_errors=True)
