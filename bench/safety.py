@@ -47,6 +47,7 @@ FRESH_SETS = [
     ("fresh8", "Eighth fresh"),
     ("fresh9", "Ninth fresh"),
     ("fresh10", "Tenth fresh"),
+    ("fresh11", "Eleventh fresh"),
 ]
 
 
