@@ -38,6 +38,7 @@ INDEPENDENT_SETS = [
     ("Sixth fresh held-out set (written apart, after the fifth was measured)", "heldout_fresh6.yml"),
     ("Seventh fresh held-out set (written apart, after the sixth was measured)", "heldout_fresh7.yml"),
     ("Eighth fresh held-out set (written apart, after the seventh was measured)", "heldout_fresh8.yml"),
+    ("Ninth fresh held-out set (written apart, after the eighth was measured)", "heldout_fresh9.yml"),
 ]
 
 
