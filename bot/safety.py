@@ -87,11 +87,6 @@ _SAID_SAFE = re.compile(_SAFE_AND_WELL + "|"
 # that they are safe, or says someone is safe and well: a classifier alarm on it is a check-in at most, never a page.
 _SAYS_OK = re.compile(r"^(?:im|i am) (?:ok|okay|alright|all right)\b(?! (?:for now|i think|ish|just|but|not)\b)|"
                       + _SAFE_AND_WELL + "|" + _ANSWERED_SAFE)
-# The writer saying they are a child: "im 15", "i am only 13", "im in year 9".
-_WRITER_IS_A_CHILD = re.compile(r"\b(?:im|i am)(?: only| just)? (?:1[0-7]|[5-9]|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-                                r"sixteen|seventeen)\b(?! (?:weeks?|months?|minutes?|mins|hours?|days?|years? (?:since|ago)|"
-                                r"miles?|percent|pounds?|quid|stone|foot|feet|ft|o ?clock|pm|am)\b)|"
-                                r"\b(?:im|i am) in year (?:[5-9]|1[0-3])\b")
 # A wish about the child's funeral is not a wish of the writer's own: "I just want to bring my girl home
 # and lay her to rest".
 _FUNERAL_WISH = re.compile(r"\b(?:i|we)(?: \w+){0,2} (?:want|wish|need) to (?:bring (?:her|him|them|my \w+|our \w+) home|"
@@ -164,7 +159,7 @@ def decide(text: str) -> SafetyDecision:
     decision = _decide(text, words, findings)
     # A sister or brother of the child who died may write themselves ("im 15 and its my brothers review"):
     # a young writer at risk needs Childline and the children's lines, not the adult ones.
-    if decision.category == CRISIS_SELF and _WRITER_IS_A_CHILD.search(words):
+    if decision.category == CRISIS_SELF and safety_keywords.writer_is_a_child(words):
         endangered = any((f.group, f.status) == (DANGER_FROM_SOMEONE, safety_keywords.NOW) for f in findings)
         category = CHILD_AT_RISK if endangered and _writer_endangered_only(findings) else CHILD_SELF_HARM
         return SafetyDecision(decision.outcome, category, decision.layers)

@@ -106,6 +106,7 @@ class _Rules:
     child_self_harm: re.Pattern
     young_child: re.Pattern
     a_child: re.Pattern
+    writer_is_a_child: re.Pattern
 
 
 def _expand(regex: str, macros: dict[str, str]) -> str:
@@ -136,7 +137,7 @@ def rules() -> _Rules:
     child_self_harm = compile_(r"\b(?:" + "|".join(sign["regex"] for sign in data["child_self_harm_signs"]) + r")\b")
     return _Rules(tuple(groups), *(compile_(data[key]) for key in (
         "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")), child_self_harm,
-                  compile_(data["young_child"]), compile_(r"\b{A_CHILD}\b"))
+                  compile_(data["young_child"]), compile_(r"\b{A_CHILD}\b"), compile_("{WRITER_IS_A_CHILD}"))
 
 
 # A clause that says when the one before it happened belongs to it: "I self-harmed when I was pregnant.
@@ -262,6 +263,11 @@ def shows_child_self_harm(words: str) -> bool:
 def speaks_of_young_child(words: str) -> bool:
     """A baby or a child under ten: harm to them is an accident or someone else's doing, not self-harm."""
     return bool(rules().young_child.search(words))
+
+
+def writer_is_a_child(words: str) -> bool:
+    """Whether the writer says they are a child ("im 15 and its my brothers review"). `words`: as plain() reads it."""
+    return bool(rules().writer_is_a_child.search(words))
 
 
 # A child's things are not the child: "I'm messaging on my daughter's laptop".

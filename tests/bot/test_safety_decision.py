@@ -213,7 +213,8 @@ def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
     ("my toddler's swallowed some of the dishwasher tablets and hes gone sleepy", CHILD_AT_RISK),
 ])
 def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
-    assert (decide(text).outcome, decide(text).category) == (CRISIS, category)
+    decision = decide(text)
+    assert (decision.outcome, decision.category) == (CRISIS, category)
 
 
 def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
