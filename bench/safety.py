@@ -48,6 +48,7 @@ FRESH_SETS = [
     ("fresh9", "Ninth fresh"),
     ("fresh10", "Tenth fresh"),
     ("fresh11", "Eleventh fresh"),
+    ("fresh12", "Twelfth fresh"),
 ]
 
 
