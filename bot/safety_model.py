@@ -26,6 +26,7 @@ import yaml
 from bot.meaning import PREAMBLES, NGrams, parts
 from bot.safety_keywords import clause_texts
 from bot.settings import REPO_ROOT
+from bot import textnorm
 from bot.textnorm import SPELLINGS_FILE, spelled_out
 from bot.verification import WEB_CODE_IN_TEXT
 
@@ -81,7 +82,8 @@ def training_examples() -> tuple[list[str], list[str]]:
 def model_path() -> Path:
     from bot.stack import MODELS_DIR, files_digest
 
-    inputs = [PREAMBLES, SPELLINGS_FILE, IDIOMS_FILE, *_training_files()]
+    # The examples are read through textnorm, so its code is an input as much as its spellings are.
+    inputs = [PREAMBLES, SPELLINGS_FILE, IDIOMS_FILE, Path(textnorm.__file__), *_training_files()]
     return MODELS_DIR / f"safety-v{VERSION}-{files_digest(inputs)}.joblib"
 
 

@@ -33,8 +33,12 @@ _CONFUSABLES = str.maketrans({
 })
 _APOSTROPHES = re.compile(r"[\u2018\u2019\u201a\u201b\u2032\u2035\u02b9\u02bb\u02bc\u02bd\u02be\u02c8\u0060\u00b4\uff07]")
 _LEET = str.maketrans({"1": "i", "3": "e", "4": "a", "@": "a", "0": "o", "5": "s", "$": "s", "7": "t"})
-# A word that starts with a letter and hides digits or symbols after it: "k1ll", "mys3lf", "su1c1d3".
-_LEET_WORD = re.compile(r"\b[a-z][a-z0-9@$]{2,}")
+# A word with a letter in it that hides digits or symbols: "k1ll", "mys3lf", "s0", "1t", "2n1ght".
+_LEET_WORD = re.compile(r"(?<![a-z0-9@$])[a-z0-9@$]*[a-z][a-z0-9@$]*")
+# Words whose digits are digits: "3am", "10pm", "1st", "2nd", "90s", "20mg".
+_NUMBERED = re.compile(r"\d+(?:st|nd|rd|th|s|am|pm|x|yrs?|mins?|hrs?|wks?|kg|lbs?|mg|ml)")
+# At the start of a word only these digits stand for letters ("1t", "0k"): "4ever" is "forever", "2day" "today".
+_LEADING_LEET = "130"
 _QUANTITY = re.compile(r"\s*(?:yrs?|years?|months?|weeks?|wks?|days?|hours?|hrs?|mins?|minutes?|kids|children|boys|"
                        r"girls|sons|daughters|of|times|am|pm|o'?clock)\b")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
@@ -48,8 +52,19 @@ def fold(text: str) -> str:
     text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     text = text.translate(_CONFUSABLES)
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    # Digits and symbols stand for letters only after a word's first letter: "k1ll", never "4821" or "3am".
-    return _LEET_WORD.sub(lambda m: m.group().translate(_LEET), text.lower())
+    return _LEET_WORD.sub(_unleet, text.lower())
+
+
+def _unleet(match: re.Match) -> str:
+    """A word's digits and symbols as letters, unless it is a number ("4821" has no letter), a numbered thing
+    ("3am") or an SMS spelling ("every1", "2nite": spelled out later)."""
+    word = match.group()
+    if word.isalpha() or word in _spellings() or _NUMBERED.fullmatch(word):
+        return word
+    lead = len(word) - len(word.lstrip("0123456789@$"))
+    if lead and word[lead - 1] not in _LEADING_LEET:
+        return word[:lead] + word[lead:].translate(_LEET)
+    return word.translate(_LEET)
 
 
 @lru_cache(maxsize=1)

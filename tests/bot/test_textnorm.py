@@ -29,9 +29,19 @@ def test_every_apostrophe_look_alike_is_one_apostrophe(apostrophe):
     assert plain(f"i can{apostrophe}t go on") == "i cant go on"
 
 
+@pytest.mark.parametrize("typed, read", [
+    ("s0 t1red. g0nna end 1t 2n1ght", "so tired going to end it tonight"),  # short words, and digits first
+    ("1 w4nt t0 d13", "1 want to die"),
+    ("every1 h8s me", "everyone h8s me"),  # an SMS spelling is spelled out, not read as leetspeak
+])
+def test_leetspeak_in_short_words_and_words_that_start_with_a_digit_is_undone(typed, read):
+    assert plain(typed) == read
+
+
 def test_numbers_that_are_numbers_stay_numbers():
     assert plain("my pin is 4821 and the meeting is at 3pm on the 14th") == "my pin is 4821 and the meeting is at 3pm on the 14th"
     assert plain("my 15 yr old") == "my 15 yr old"
+    assert plain("20mg at 10pm, 4ever in the 90s, 1st and 2nd") == "20mg at 10pm 4ever in the 90s 1st and 2nd"
 
 
 def test_sms_spelling_is_spelled_out():
