@@ -45,6 +45,10 @@ DANGER_GOING_ON = (r"\b(?:doing it|doing that|at it|happening) (?:now|again)\b|"
 # After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
+# After a past marker, the writer's own wish now, before the words of risk: "my brother died last year and i
+# want to die too".
+_WRITER_WISHES_NOW = re.compile(r"\b(?:and|so|but|now|yet) (?:i|im)(?: just| really| still| only)? "
+                                r"(?:want|wanna|wish|need|am going to|going to|cant)\b")
 _CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
 _STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|hell|shell|they|theyre|theyll)\b")
 # A clause that opens with a name as its subject: "callum is stood on the railway bridge" (capitals are gone
@@ -186,7 +190,9 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
         return REPORTED
     past = r.past.search(clause) or (category == "child" and r.child_past.search(clause))
     # A message that says the writer is through it still brings back its clauses that say "again" or "now".
-    if (past and not _BACK_TO_NOW.search(clause, past.end())) or (recovered and not _BACK_TO_NOW.search(clause)):
+    back_to_now = past and (_BACK_TO_NOW.search(clause, past.end())
+                            or _WRITER_WISHES_NOW.search(clause, past.end(), match.end()))
+    if (past and not back_to_now) or (recovered and not _BACK_TO_NOW.search(clause)):
         return PAST
     if writer_at_risk:
         # The writer is in danger ("he's got a knife", "I need to join my boy"), unless the sentence
@@ -219,8 +225,14 @@ def _whose_life(lead: str, clause: str, match: re.Match, no_adult_named: bool, r
         # "My son is 15. He is cutting himself": the pronoun is the child named in another sentence. With
         # no adult named at all, "Mia keeps digging into her arms ... she wants to die" is a child too:
         # families write to Harbour about their children.
-        if kind == OTHER_SUBJECT and no_adult_named and _BARE_PRONOUN.fullmatch(words):
-            return CHILD_SUBJECT
+        if kind == OTHER_SUBJECT and _BARE_PRONOUN.fullmatch(words):
+            if no_adult_named:
+                return CHILD_SUBJECT
+            # "my grandson ... hes 12 and hes just told me he swallowed all the tablets": the pronoun is the
+            # child named last, unless an adult is named after them.
+            last_child = max((end for end, _, k, _ in subjects if k == CHILD_SUBJECT), default=None)
+            if last_child is not None and not _ADULT.search(lead, last_child):
+                return CHILD_SUBJECT
         return kind
     # No subject at all, but the body is someone else's ("Ruby keeps scratching her arms"), or someone is named.
     if _THIRD_PERSON.search(match.group()) or (len(lead.split()) == 1 and _NAMED_SUBJECT.match(clause)) \

@@ -211,10 +211,23 @@ def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
     ("im 15 minutes from home and i want to die tonight", CRISIS_SELF),
     ("im 14 and my stepdad is hitting me right now, he says hell kill me", CHILD_AT_RISK),
     ("my toddler's swallowed some of the dishwasher tablets and hes gone sleepy", CHILD_AT_RISK),
+    ("im 13 and i cut my legs every night so i can feel something", CHILD_SELF_HARM),
+    ("i am 11 and my mums partner hits me when shes out", CHILD_AT_RISK),
+    ("im 12, my sister died last year and i want to die too", CHILD_SELF_HARM),
 ])
 def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
     decision = decide(text)
     assert (decision.outcome, decision.category) == (CRISIS, category)
+
+
+def test_a_wish_now_after_a_death_in_the_past_is_the_writers_risk_now():
+    decision = decide("my husband died last year and i want to die too so i can be with him")
+    assert (decision.outcome, decision.category) == (CRISIS, CRISIS_SELF)
+
+
+def test_he_after_a_child_named_with_an_adult_mentioned_is_the_child():
+    decision = decide("im looking after my nephew since his dad left, hes 13, and hes just told me he took all my sleeping tablets")
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_SELF_HARM)
 
 
 def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
