@@ -39,6 +39,7 @@ INDEPENDENT_SETS = [
     ("Seventh fresh held-out set (written apart, after the sixth was measured)", "heldout_fresh7.yml"),
     ("Eighth fresh held-out set (written apart, after the seventh was measured)", "heldout_fresh8.yml"),
     ("Ninth fresh held-out set (written apart, after the eighth was measured)", "heldout_fresh9.yml"),
+    ("Tenth fresh held-out set (written apart, after the ninth was measured)", "heldout_fresh10.yml"),
 ]
 
 
