@@ -41,7 +41,8 @@ def test_leetspeak_in_short_words_and_words_that_start_with_a_digit_is_undone(ty
 def test_numbers_that_are_numbers_stay_numbers():
     assert plain("my pin is 4821 and the meeting is at 3pm on the 14th") == "my pin is 4821 and the meeting is at 3pm on the 14th"
     assert plain("my 15 yr old") == "my 15 yr old"
-    assert plain("20mg at 10pm, 4ever in the 90s, 1st and 2nd") == "20mg at 10pm 4ever in the 90s 1st and 2nd"
+    assert plain("20mg at 10pm, 4ever in the 90s, 1st and 2nd, my 13yo, 10k") == \
+        "20mg at 10pm 4ever in the 90s 1st and 2nd my 13yo 10k"
 
 
 def test_sms_spelling_is_spelled_out():
