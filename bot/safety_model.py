@@ -23,10 +23,10 @@ import joblib
 import numpy as np
 import yaml
 
+from bot import textnorm
 from bot.meaning import PREAMBLES, NGrams, parts
 from bot.safety_keywords import clause_texts
 from bot.settings import REPO_ROOT
-from bot import textnorm
 from bot.textnorm import SPELLINGS_FILE, spelled_out
 from bot.verification import WEB_CODE_IN_TEXT
 
