@@ -49,6 +49,7 @@ FRESH_SETS = [
     ("fresh10", "Tenth fresh"),
     ("fresh11", "Eleventh fresh"),
     ("fresh12", "Twelfth fresh"),
+    ("fresh13", "Thirteenth fresh"),
 ]
 
 
