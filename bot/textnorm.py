@@ -35,8 +35,8 @@ _APOSTROPHES = re.compile(r"[\u2018\u2019\u201a\u201b\u2032\u2035\u02b9\u02bb\u0
 _LEET = str.maketrans({"1": "i", "3": "e", "4": "a", "@": "a", "0": "o", "5": "s", "$": "s", "7": "t"})
 # A word with a letter in it that hides digits or symbols: "k1ll", "mys3lf", "s0", "1t", "2n1ght".
 _LEET_WORD = re.compile(r"(?<![a-z0-9@$])[a-z0-9@$]*[a-z][a-z0-9@$]*")
-# Words whose digits are digits: "3am", "10pm", "1st", "2nd", "90s", "20mg", "13yo", "10k".
-_NUMBERED = re.compile(r"\d+(?:st|nd|rd|th|s|am|pm|x|k|m|yo|yrs?|mins?|hrs?|wks?|kg|lbs?|mg|ml)")
+# Words whose digits are digits: "3am", "10pm", "1st", "2nd", "90s", "20mg", "13yo", "10k" (but "1m 15" is "im 15").
+_NUMBERED = re.compile(r"\d+(?:st|nd|rd|th|s|am|pm|x|k|yo|yrs?|mins?|hrs?|wks?|kg|lbs?|mg|ml)")
 # At the start of a word only these digits stand for letters ("1t", "0ver"): "4ever" is "for ever", "2day" "today".
 _LEADING_LEET = "130"
 _QUANTITY = re.compile(r"\s*(?:yrs?|years?|months?|weeks?|wks?|days?|hours?|hrs?|mins?|minutes?|kids|children|boys|"
