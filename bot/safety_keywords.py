@@ -8,7 +8,7 @@ another adult.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -174,8 +174,16 @@ def clauses(text: str) -> list[str]:
     return found
 
 
-def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, recovered: bool, no_adult_named: bool,
-            answered_yes: bool, r: _Rules) -> str:
+@dataclass(frozen=True)
+class _Message:
+    """What the whole message says that bears on each of its clauses."""
+    recovered: bool         # the writer says they are through it
+    no_adult_named: bool
+    answered_yes: bool      # a question put to the writer is answered yes
+    child_named_last: bool  # the clauses before this one named a child, and no adult after them
+
+
+def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, message: _Message, r: _Rules) -> str:
     before = clause[: match.start()].split()[-_NEGATION_WINDOW:]
     # A match that starts a new clause with its own subject is not under an earlier negation
     # ("wont give the kids back and hes sending ...").
@@ -186,13 +194,13 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
     if r.negation.search(" ".join(before + match.group().split()[:1] if starts_with_subject else before)) \
             and not new_clause:
         return NEGATED
-    if not answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
+    if not message.answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
         return REPORTED
     past = r.past.search(clause) or (category == "child" and r.child_past.search(clause))
     # A message that says the writer is through it still brings back its clauses that say "again" or "now".
     back_to_now = past and (_BACK_TO_NOW.search(clause, past.end())
                             or _WRITER_WISHES_NOW.search(clause, past.end(), match.end()))
-    if (past and not back_to_now) or (recovered and not _BACK_TO_NOW.search(clause)):
+    if (past and not back_to_now) or (message.recovered and not _BACK_TO_NOW.search(clause)):
         return PAST
     if writer_at_risk:
         # The writer is in danger ("he's got a knife", "I need to join my boy"), unless the sentence
@@ -207,7 +215,7 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
         lead = clause[: match.start()]
         if not lead.strip():
             lead = " ".join(match.group().split()[:3])
-        kind = _whose_life(lead, clause, match, no_adult_named, r)
+        kind = _whose_life(lead, clause, match, message, r)
         # "He drank bleach when he was two and died three days later": the harm the family grieves.
         if kind == CHILD_SUBJECT and _AND_DIED.search(clause, match.end()):
             return PAST
@@ -215,29 +223,27 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, r
     return NOW
 
 
-def _whose_life(lead: str, clause: str, match: re.Match, no_adult_named: bool, r: _Rules) -> str:
+def _whose_life(lead: str, clause: str, match: re.Match, message: _Message, r: _Rules) -> str:
     """The subject of a `self` pattern's match: NOW (the writer), CHILD_SUBJECT or OTHER_SUBJECT."""
     rank = {CHILD_SUBJECT: 2, NOW: 1, OTHER_SUBJECT: 0}
     subjects = [(m.end(), rank[kind], kind, m.group()) for kind, rx in (
         (NOW, _SUBJECT), (CHILD_SUBJECT, r.child_subject), (OTHER_SUBJECT, r.other_subject)) for m in rx.finditer(lead)]
     if subjects:
         _, _, kind, words = max(subjects)
-        # "My son is 15. He is cutting himself": the pronoun is the child named in another sentence. With
-        # no adult named at all, "Mia keeps digging into her arms ... she wants to die" is a child too:
-        # families write to Harbour about their children.
+        # A bare "he" or "she" is the child named last, unless an adult is named after them: "my grandson ...
+        # hes 12 and hes just told me he swallowed all the tablets", "Poppy (12) has been struggling. Last night
+        # she ...". With no adult named at all, "Mia keeps digging into her arms ... she wants to die" is a child
+        # too: families write to Harbour about their children.
         if kind == OTHER_SUBJECT and _BARE_PRONOUN.fullmatch(words):
-            if no_adult_named:
-                return CHILD_SUBJECT
-            # "my grandson ... hes 12 and hes just told me he swallowed all the tablets": the pronoun is the
-            # child named last, unless an adult is named after them.
             last_child = max((end for end, _, k, _ in subjects if k == CHILD_SUBJECT), default=None)
-            if last_child is not None and not _ADULT.search(lead, last_child):
+            if message.no_adult_named or (last_child is not None and not _ADULT.search(lead, last_child)) or (
+                    last_child is None and message.child_named_last and not _ADULT.search(lead)):
                 return CHILD_SUBJECT
         return kind
     # No subject at all, but the body is someone else's ("Ruby keeps scratching her arms"), or someone is named.
     if _THIRD_PERSON.search(match.group()) or (len(lead.split()) == 1 and _NAMED_SUBJECT.match(clause)) \
             or _NAMED_LEAD.fullmatch(lead.strip()):
-        return CHILD_SUBJECT if no_adult_named else OTHER_SUBJECT
+        return CHILD_SUBJECT if message.no_adult_named else OTHER_SUBJECT
     return NOW
 
 
@@ -245,20 +251,22 @@ def findings(text: str) -> list[Finding]:
     """Every pattern match in the message, with what its clause makes of it."""
     r = rules()
     whole = plain(text)
-    recovered = bool(r.recovery.search(whole))
-    no_adult_named = not _ADULT.search(whole)
-    answered_yes = bool(_ANSWERED_YES.search(whole))
+    message = _Message(recovered=bool(r.recovery.search(whole)), no_adult_named=not _ADULT.search(whole),
+                       answered_yes=bool(_ANSWERED_YES.search(whole)), child_named_last=False)
     found = []
     for clause in clauses(text) or [whole]:
         for name, category, writer_at_risk, patterns in r.groups:
             # Every match of every pattern counts: "I'm not suicidal, I just want to die" is not negated.
-            statuses = [_status(category, writer_at_risk, clause, match, recovered, no_adult_named, answered_yes, r)
+            statuses = [_status(category, writer_at_risk, clause, match, message, r)
                         for pattern in patterns for match in pattern.finditer(clause, whole)]
             if statuses:
                 status = max(statuses, key=_SERIOUSNESS.get)
                 if writer_at_risk and status == CHILD_SUBJECT:  # a child in danger, not a child self-harming
                     category, status = "child", NOW
                 found.append(Finding(name, category, status, clause))
+        children = [m.end() for m in r.child_subject.finditer(clause)]
+        if children or _ADULT.search(clause):
+            message = replace(message, child_named_last=bool(children) and not _ADULT.search(clause, max(children)))
     return found
 
 

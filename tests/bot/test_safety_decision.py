@@ -214,6 +214,8 @@ def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
     ("im 13 and i cut my legs every night so i can feel something", CHILD_SELF_HARM),
     ("i am 11 and my mums partner hits me when shes out", CHILD_AT_RISK),
     ("im 12, my sister died last year and i want to die too", CHILD_SELF_HARM),
+    ("me 13. took all my mums tablets. sorry", CHILD_SELF_HARM),
+    ("1m 14 n 1 w4nt t0 d13", CHILD_SELF_HARM),
 ])
 def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
     decision = decide(text)
@@ -225,9 +227,26 @@ def test_a_wish_now_after_a_death_in_the_past_is_the_writers_risk_now():
     assert (decision.outcome, decision.category) == (CRISIS, CRISIS_SELF)
 
 
+@pytest.mark.parametrize("text", [
+    "sorry, can we move the meeting? Josh (14) swallowed a load of my sleeping tablets tonight and were in A&E",
+    "teenage son drank bleach after the inquest, hes being sick",
+])
+def test_a_child_named_bare_or_by_name_and_age_is_the_one_at_risk(text):
+    decision = decide(text)
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_SELF_HARM)
+
+
 def test_he_after_a_child_named_with_an_adult_mentioned_is_the_child():
     decision = decide("im looking after my nephew since his dad left, hes 13, and hes just told me he took all my sleeping tablets")
     assert (decision.outcome, decision.category) == (CRISIS, CHILD_SELF_HARM)
+
+
+def test_she_in_a_later_sentence_is_the_child_named_before_not_the_writers_wife():
+    decision = decide("My wife and I want to ask about the family meeting. Our Maisie (13) is finding it hard. "
+                      "Yesterday she said she has been cutting again.")
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_SELF_HARM)
+    decision = decide("Our Maisie is 13. My wife has been struggling. Yesterday she said she has been cutting again.")
+    assert decision.category != CHILD_SELF_HARM
 
 
 def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
