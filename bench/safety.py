@@ -50,6 +50,7 @@ FRESH_SETS = [
     ("fresh11", "Eleventh fresh"),
     ("fresh12", "Twelfth fresh"),
     ("fresh13", "Thirteenth fresh"),
+    ("fresh14", "Fourteenth fresh"),
 ]
 
 
