@@ -27,7 +27,6 @@ from bot import textnorm
 from bot.meaning import PREAMBLES, NGrams, parts
 from bot.safety_keywords import clause_texts
 from bot.settings import REPO_ROOT
-from bot.textnorm import SPELLINGS_FILE, spelled_out
 from bot.verification import WEB_CODE_IN_TEXT
 
 logger = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ def model_path() -> Path:
     from bot.stack import MODELS_DIR, files_digest
 
     # The examples are read through textnorm, so its code is an input as much as its spellings are.
-    inputs = [PREAMBLES, SPELLINGS_FILE, IDIOMS_FILE, Path(textnorm.__file__), *_training_files()]
+    inputs = [PREAMBLES, textnorm.SPELLINGS_FILE, IDIOMS_FILE, Path(textnorm.__file__), *_training_files()]
     return MODELS_DIR / f"safety-v{VERSION}-{files_digest(inputs)}.joblib"
 
 
@@ -120,7 +119,7 @@ def train(path: Path) -> None:
 
     texts, labels = training_examples()
     # Read as messages are read (`scores`): SMS spelling spelled out, everyday sayings put plainly.
-    read = [without_idioms(spelled_out(text)) for text in texts]
+    read = [without_idioms(textnorm.spelled_out(text)) for text in texts]
     classifier = RiskClassifier().fit(read, EmbeddingCache(cache_path()).encode(read), labels)
     staging = path.with_suffix(".partial")
     joblib.dump(classifier, staging)
@@ -156,7 +155,7 @@ def scores(text: str) -> RiskScores | None:
         # Misspelt or disguised, a message reads less clearly to the encoder than spelled out:
         # "y r they doin a review" is close to abuse for it, "why are they doing a review" is not.
         # A web code or PIN is not words: "MOOR-LARK-0000" typed into the sign-in box is no risk.
-        readable = without_idioms(spelled_out(WEB_CODE_IN_TEXT.sub(" ", text)))
+        readable = without_idioms(textnorm.spelled_out(WEB_CODE_IN_TEXT.sub(" ", text)))
         if not re.search(r"[a-z]{2}", readable):
             return RiskScores(0.0, 0.0, 0.0)
         # The risk is often one clause of a long sentence: "they closed the case but he's back and hitting them".
