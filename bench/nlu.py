@@ -40,6 +40,7 @@ INDEPENDENT_SETS = [
     ("Eighth fresh held-out set (written apart, after the seventh was measured)", "heldout_fresh8.yml"),
     ("Ninth fresh held-out set (written apart, after the eighth was measured)", "heldout_fresh9.yml"),
     ("Tenth fresh held-out set (written apart, after the ninth was measured)", "heldout_fresh10.yml"),
+    ("Eleventh fresh held-out set (written apart, after the tenth was measured)", "heldout_fresh11.yml"),
 ]
 
 

@@ -51,6 +51,8 @@ FRESH_SETS = [
     ("fresh12", "Twelfth fresh"),
     ("fresh13", "Thirteenth fresh"),
     ("fresh14", "Fourteenth fresh"),
+    ("fresh15", "Fifteenth fresh"),
+    ("fresh16", "Sixteenth fresh"),
 ]
 
 
