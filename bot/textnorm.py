@@ -41,6 +41,10 @@ _NUMBERED = re.compile(r"\d+(?:st|nd|rd|th|s|am|pm|x|k|yo|yrs?|mins?|hrs?|wks?|k
 _LEADING_LEET = "130"
 _QUANTITY = re.compile(r"\s*(?:yrs?|years?|months?|weeks?|wks?|days?|hours?|hrs?|mins?|minutes?|kids|children|boys|"
                        r"girls|sons|daughters|of|times|am|pm|o'?clock)\b")
+# "hes 4", "im 2": an age, not "for" or "to".
+_AGE_BEFORE = re.compile(r"\b(?:he'?s|she'?s|i'?m|aged?|he is|she is|i am)\W*$")
+# "OD'd", "ODed": overdosed. Only with its apostrophe or ending, since without them it is "odd".
+_OVERDOSED = re.compile(r"\bod(?:'d|'ed|ed|ded)\b")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
@@ -52,7 +56,7 @@ def fold(text: str) -> str:
     text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     text = text.translate(_CONFUSABLES)
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    return _LEET_WORD.sub(_unleet, text.lower())
+    return _OVERDOSED.sub("overdosed", _LEET_WORD.sub(_unleet, text.lower()))
 
 
 def _unleet(match: re.Match) -> str:
@@ -78,7 +82,8 @@ def _respelled(text: str) -> str:
 
     def respell(match: re.Match) -> str:
         word = match.group()
-        if word.isdigit() and _QUANTITY.match(match.string, match.end()):
+        if word.isdigit() and (_QUANTITY.match(match.string, match.end())
+                               or _AGE_BEFORE.search(match.string, 0, match.start())):
             return word
         return spellings.get(word, word)
 

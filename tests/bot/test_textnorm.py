@@ -43,6 +43,8 @@ def test_numbers_that_are_numbers_stay_numbers():
     assert plain("my 15 yr old") == "my 15 yr old"
     assert plain("20mg at 10pm, 4ever in the 90s, 1st and 2nd, my 13yo, 10k") == \
         "20mg at 10pm 4ever in the 90s 1st and 2nd my 13yo 10k"
+    # An age after "he's" or "I'm" is not "for" or "to": "can't find Mason, he's 4".
+    assert plain("cant find mason, hes 4, im 2 streets away. talk 2 me") == "cant find mason hes 4 im 2 streets away talk to me"
 
 
 def test_sms_spelling_is_spelled_out():
@@ -70,3 +72,8 @@ def test_a_typing_slip_becomes_the_known_word_and_real_words_stay():
 def test_risk_verbs_typed_without_their_g_are_spelled_out():
     assert plain("feel like overdosin tonite") == "feel like overdosing tonight"
     assert plain("hes hittin n punchin her") == "hes hitting and punching her"
+
+
+def test_overdosed_in_short_is_spelled_out_but_odd_stays_odd():
+    assert plain("OD'd on me antideppresents") == "overdosed on me antidepressants"
+    assert plain("he ODed last night, that was odd") == "he overdosed last night that was odd"
