@@ -159,7 +159,7 @@ def decide(text: str) -> SafetyDecision:
     decision = _decide(text, words, findings)
     # A sister or brother of the child who died may write themselves ("im 15 and its my brothers review"):
     # a young writer at risk needs Childline and the children's lines, not the adult ones.
-    if decision.category == CRISIS_SELF and safety_keywords.writer_is_a_child(words):
+    if decision.category == CRISIS_SELF and safety_keywords.writer_is_a_child(text):
         endangered = any((f.group, f.status) == (DANGER_FROM_SOMEONE, safety_keywords.NOW) for f in findings)
         category = CHILD_AT_RISK if endangered and _writer_endangered_only(findings) else CHILD_SELF_HARM
         return SafetyDecision(decision.outcome, category, decision.layers)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.textnorm import plain
+from bot.textnorm import fold, plain
 
 PATTERNS_FILE = Path(__file__).resolve().parent / "safety_patterns.yml"
 
@@ -42,6 +42,8 @@ DANGER_GOING_ON = (r"\b(?:doing it|doing that|at it|happening) (?:now|again)\b|"
                    r"\b(?:hes|shes|theyre|he is|she is|they are) (?:drunk|high|wasted|back|outside|here)\b|"
                    r"\b(?:taking|doing|ending|swallowing) (?:them|it|the lot|it all|them all|all of them)(?: all)? "
                    r"(?:tonight|today|right now|this weekend)\b")
+# "Since our brother died" dates what is happening now; it does not put it in the past.
+_SINCE_A_DEATH = re.compile(r"\bsince (?:\w+ ){0,3}(?:died|passed away|was killed|were killed|got killed|was murdered)\b")
 # After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
@@ -196,7 +198,7 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, m
         return NEGATED
     if not message.answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
         return REPORTED
-    past = r.past.search(clause) or (category == "child" and r.child_past.search(clause))
+    past = r.past.search(clause) or (category == "child" and r.child_past.search(_SINCE_A_DEATH.sub(" ", clause)))
     # A message that says the writer is through it still brings back its clauses that say "again" or "now".
     back_to_now = past and (_BACK_TO_NOW.search(clause, past.end())
                             or _WRITER_WISHES_NOW.search(clause, past.end(), match.end()))
@@ -285,9 +287,15 @@ def speaks_of_young_child(words: str) -> bool:
     return bool(rules().young_child.search(words))
 
 
-def writer_is_a_child(words: str) -> bool:
-    """Whether the writer says they are a child ("im 15 and its my brothers review"). `words`: as plain() reads it."""
-    return bool(rules().writer_is_a_child.search(words))
+# A young writer's age or school year set apart, as they text it: "done w life. 14. on the roof",
+# "its lucy, 15. took my nans tablets", "its long. yr 10. got a knife".
+_AGE_SET_APART = re.compile(r"(?:^|[.!?]\s*|^(?:its |im )?[a-z]+,\s*)(?:1[0-7]|(?:yr|year) (?:[7-9]|1[0-3]))\s*(?:[.!?]|$)")
+
+
+def writer_is_a_child(text: str) -> bool:
+    """Whether the writer says they are a child ("im 15 and its my brothers review")."""
+    return bool(rules().writer_is_a_child.search(plain(text))
+                or _AGE_SET_APART.search(fold(text).replace("'", "")))
 
 
 # A child's things are not the child: "I'm messaging on my daughter's laptop".

@@ -280,6 +280,8 @@ def test_a_risk_the_family_says_is_over_or_denied_is_never_an_urgent_alarm(text)
     ("My sister is worried sick about the report", "My sister is very worried about the report"),
     ("im climbing the walls waiting for news", "im impatient waiting for news"),
     ("dead on my feet but ill read it tonight", "exhausted but ill read it tonight"),
+    ("my nan would have killed me if she saw my texts", "my nan would have been cross if she saw my texts"),
+    ("can it be after 3, i have to pick up my tablets from the chemist", "can it be after 3, i have to collect a prescription from the chemist"),
 ])
 def test_the_classifier_reads_everyday_sayings_plainly(text, plainly):
     assert safety_model.without_idioms(text) == plainly
@@ -313,6 +315,9 @@ def test_danger_to_the_writer_and_a_child_hurt_now_gets_the_lines_for_a_child_at
     ("my 14 year old keeps saying she wants to die since her brother died", CHILD_SELF_HARM),
     # A name and its verb, then the place: the named child is the one on the edge.
     ("Jayden is sat on the edge of the multi storey and wont come down", CHILD_SELF_HARM),
+    # A young writer's age set apart, as they text it: Childline, not the adult lines.
+    ("cant do this. 15. got my nans tablets and im taking the lot tonight", CHILD_SELF_HARM),
+    ("its mia, 14. i want to die, ive got a blade", CHILD_SELF_HARM),
 ])
 def test_a_crisis_gets_the_lines_for_whose_life_is_at_risk(text, category):
     decision = decide(text)
