@@ -41,6 +41,7 @@ INDEPENDENT_SETS = [
     ("Ninth fresh held-out set (written apart, after the eighth was measured)", "heldout_fresh9.yml"),
     ("Tenth fresh held-out set (written apart, after the ninth was measured)", "heldout_fresh10.yml"),
     ("Eleventh fresh held-out set (written apart, after the tenth was measured)", "heldout_fresh11.yml"),
+    ("Twelfth fresh held-out set (written apart, after the eleventh was measured)", "heldout_fresh12.yml"),
 ]
 
 

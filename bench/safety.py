@@ -53,6 +53,7 @@ FRESH_SETS = [
     ("fresh14", "Fourteenth fresh"),
     ("fresh15", "Fifteenth fresh"),
     ("fresh16", "Sixteenth fresh"),
+    ("fresh17", "Seventeenth fresh"),
 ]
 
 
