@@ -41,8 +41,8 @@ _NUMBERED = re.compile(r"\d+(?:st|nd|rd|th|s|am|pm|x|k|yo|yrs?|mins?|hrs?|wks?|k
 _LEADING_LEET = "130"
 _QUANTITY = re.compile(r"\s*(?:yrs?|years?|months?|weeks?|wks?|days?|hours?|hrs?|mins?|minutes?|kids|children|boys|"
                        r"girls|sons|daughters|of|times|am|pm|o'?clock)\b")
-# "hes 4", "im 2": an age, not "for" or "to".
-_AGE_BEFORE = re.compile(r"\b(?:he'?s|she'?s|i'?m|aged?|he is|she is|i am)\W*$")
+# "hes 4", "im 2": an age, not "for" or "to" (group 1: the age).
+_AGE = re.compile(r"\b(?:he'?s|she'?s|i'?m|aged?|he is|she is|i am)\W*(\d+)(?![a-z0-9])")
 # "OD'd", "ODed": overdosed. Only with its apostrophe or ending, since without them it is "odd".
 _OVERDOSED = re.compile(r"\bod(?:'d|'ed|ed|ded)\b")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
@@ -79,11 +79,12 @@ def _spellings() -> dict[str, str]:
 def _respelled(text: str) -> str:
     """Each word of folded text spelled out; a digit stays a number where one is counted ("2 years")."""
     spellings = _spellings()
+    # Found once for the whole text: looking back from every number made a long message of numbers slow.
+    ages = {age.start(1) for age in _AGE.finditer(text)}
 
     def respell(match: re.Match) -> str:
         word = match.group()
-        if word.isdigit() and (_QUANTITY.match(match.string, match.end())
-                               or _AGE_BEFORE.search(match.string, 0, match.start())):
+        if word.isdigit() and (_QUANTITY.match(match.string, match.end()) or match.start() in ages):
             return word
         return spellings.get(word, word)
 
