@@ -42,6 +42,8 @@ INDEPENDENT_SETS = [
     ("Tenth fresh held-out set (written apart, after the ninth was measured)", "heldout_fresh10.yml"),
     ("Eleventh fresh held-out set (written apart, after the tenth was measured)", "heldout_fresh11.yml"),
     ("Twelfth fresh held-out set (written apart, after the eleventh was measured)", "heldout_fresh12.yml"),
+    ("Thirteenth fresh held-out set (written apart, after the twelfth was measured)", "heldout_fresh13.yml"),
+    ("Fourteenth fresh held-out set (written apart, beside the thirteenth)", "heldout_fresh14.yml"),
 ]
 
 

@@ -54,6 +54,8 @@ FRESH_SETS = [
     ("fresh15", "Fifteenth fresh"),
     ("fresh16", "Sixteenth fresh"),
     ("fresh17", "Seventeenth fresh"),
+    ("fresh18", "Eighteenth fresh"),
+    ("fresh19", "Nineteenth fresh"),
 ]
 
 
