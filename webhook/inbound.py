@@ -62,8 +62,13 @@ PERSON_WORDS = {"PERSON", "APERSON", "REALPERSON", "AREALPERSON", "HUMAN", "AHUM
 CHECK_IN_ANSWER_WINDOW = timedelta(hours=24)
 # A short answer to "are you safe right now?" that says no, or worries; and one that says yes.
 _ANSWER_MAX_WORDS = 8
+_NOT_A_NO = r"(?! (?:worries|worry|problem|problems|probs|bother)\b)"  # "no worries" answers nothing
 _UNSAFE_ANSWER = re.compile(r"\b(?:no|nope|nah|na|not|dont know|do not know|idk|unsure|help|scared|frightened|"
-                            r"afraid|terrified|in danger)\b")
+                            r"afraid|terrified|in danger)\b" + _NOT_A_NO)
+# A longer answer that opens with a no ("no hun not really, ive had a bottle of vodka ...") is still a
+# no, unless it goes on to say the writer is fine ("no no, im ok, just tired").
+_NO_OPENING = re.compile(r"^(?:no|nope|nah|na|not really|not safe|not at all|not ok|not okay|not great)\b" + _NOT_A_NO)
+_SAYS_FINE = re.compile(r"(?<!not )(?<!arent )(?<!isnt )(?<!never )\b(?:safe|ok|okay|fine|alright|all right)\b")
 _SAFE_ANSWER = re.compile(r"^(?:(?:yes|yeah|yea|yep|yup|ya|yh|y|ok|okay|i think so)\b\W*)?"
                           r"(?:(?:i am|im|i m|we are|were|we re|she is|shes|he is|hes|they are|theyre|the child is|"
                           r"the kids are|the children are|everyone is|we|all|i|its)\s+)?"
@@ -299,7 +304,8 @@ def check_in_answer(text: str) -> str:
     plain = _plain(text)
     if not plain:
         return "other"
-    if len(plain.split()) <= _ANSWER_MAX_WORDS and _UNSAFE_ANSWER.search(plain):
+    if len(plain.split()) <= _ANSWER_MAX_WORDS and _UNSAFE_ANSWER.search(plain) \
+            or _NO_OPENING.search(plain) and not _SAYS_FINE.search(plain):
         return "unsafe"
     return "safe" if _SAFE_ANSWER.fullmatch(plain) else "other"
 

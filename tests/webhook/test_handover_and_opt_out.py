@@ -236,6 +236,10 @@ def test_the_form_prompts_are_recognised_and_nothing_else_is(channel):
 @pytest.mark.parametrize("text, answer", [
     ("no", "unsafe"), ("No!", "unsafe"), ("not really", "unsafe"), ("i dont know", "unsafe"), ("not sure", "unsafe"),
     ("nah", "unsafe"), ("I'm scared", "unsafe"),
+    # A longer answer that opens with a no is a no, unless it says the writer is fine.
+    ("Nope. He's back, he's been drinking all day and the kids are upstairs", "unsafe"),
+    ("no not really, the tablets are next to me and im on my own tonight", "unsafe"),
+    ("no no, im ok, just tired. when is the meeting", "other"), ("No worries, when is the next meeting?", "other"),
     ("yes", "safe"), ("Yes I'm safe", "safe"), ("im ok thanks", "safe"), ("we're safe now x", "safe"), ("fine", "safe"),
     ("when is the next meeting", "other"), ("4821", "other"), ("thanks", "other"),
     ("I have not had the letter yet and I do not know who my lead reviewer is, can you tell me", "other"),
