@@ -76,6 +76,14 @@ def _spellings() -> dict[str, str]:
     return yaml.safe_load(SPELLINGS_FILE.read_text())["spellings"]
 
 
+@lru_cache(maxsize=1)
+def _phrases() -> tuple[re.Pattern, dict[str, str]]:
+    """Two-word slips ("with out") and what they stand for, as one pattern over spelled-out text."""
+    phrases = yaml.safe_load(SPELLINGS_FILE.read_text())["phrases"]
+    alternatives = "|".join(r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases)
+    return re.compile(rf"\b(?:{alternatives})\b"), phrases
+
+
 def _respelled(text: str) -> str:
     """Each word of folded text spelled out; a digit stays a number where one is counted ("2 years")."""
     spellings = _spellings()
@@ -88,7 +96,8 @@ def _respelled(text: str) -> str:
             return word
         return spellings.get(word, word)
 
-    return re.sub(r"[a-z0-9]+", respell, text)
+    pattern, phrases = _phrases()
+    return pattern.sub(lambda slip: phrases[" ".join(slip.group().split())], re.sub(r"[a-z0-9]+", respell, text))
 
 
 def plain(text: str) -> str:

@@ -77,3 +77,9 @@ def test_risk_verbs_typed_without_their_g_are_spelled_out():
 def test_overdosed_in_short_is_spelled_out_but_odd_stays_odd():
     assert plain("OD'd on me antideppresents") == "overdosed on me antidepressants"
     assert plain("he ODed last night, that was odd") == "he overdosed last night that was odd"
+
+
+def test_two_word_slips_are_read_as_meant_only_beside_the_word_that_shows_it():
+    assert plain("i took the hole box, better off with out me") == "i took the whole box better off without me"
+    assert spelled_out("ive got the peels out, counting them") == "ive got the pills out, counting them"
+    assert plain("a hole in the wall, potato peels, with outside help") == "a hole in the wall potato peels with outside help"
