@@ -71,7 +71,7 @@ _WISH_OR_DANGER_NOW = re.compile(r"\b(?:i|im|ive|id)\b(?: (?!didnt\b|did\b|never
 # Harm the writer says they do not want or will not do: a classifier alarm on it is a check-in at most.
 _HARM_DENIED = re.compile(r"\b(?:dont|do not|doesnt|wont|will not|never|not going to|not gonna)(?! stop)(?: want)?(?: \w+){0,4} "
                           r"(?:hurt|hurting|harm|harming|die|dying|kill|killing|dead|do anything (?:stupid|silly|daft|to myself)|"
-                          r"end(?:ing)? anything)\b")
+                          r"end(?:ing)? anything)\b(?!(?: \w+){0,2} (?:just|only|except|but|apart from) (?:me|myself)\b)")
 # A child's or the writer's risk that the message says is not there: "she isn't self harming".
 _RISK_DENIED = re.compile(r"\b(?:isnt|is not|arent|are not|wasnt|not)(?: \w+){0,2} (?:self ?harm\w*|suicidal|in danger|at risk)\b")
 # The writer says they are safe ("you asked if I'm safe, yes I am"), with no "for now" or "I think" to hedge it,

@@ -52,7 +52,7 @@ _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morni
 _WRITER_WISHES_NOW = re.compile(r"\b(?:and|so|but|now|yet) (?:i|im)(?: just| really| still| only)? "
                                 r"(?:want|wanna|wish|need|am going to|going to|cant)\b")
 _CONJUNCTIONS = {"and", "but", "so", "then", "because", "cos", "coz", "while", "now"}
-_STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|hell|shell|they|theyre|theyll)\b")
+_STARTS_WITH_SUBJECT = re.compile(r"(?:i|im|ive|id|he|she|hes|shes|hell|shell|they|theyre|theyll|we|were|weve)\b")
 # A clause that opens with a name as its subject: "callum is stood on the railway bridge" (capitals are gone
 # by the time patterns read it, so a name is any word that is not a pronoun or a thing).
 _NAMED_SUBJECT = re.compile(r"^(?!(?:i|im|it|its|this|that|there|here|he|she|they|we|you|who|what|which|everything|"
@@ -66,6 +66,17 @@ _AND_DIED = re.compile(r"\b(?:and|then)(?: then| later| sadly)? (?:died|passed a
 _BARE_PRONOUN = re.compile(r"\b(?:he|she|they|hes|shes|theyre)\b")
 _ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|mom|dad|father|mother|friend|"
                     r"neighbour|man|woman|brother in law|sister in law)\b")
+# A sentence that dates what came just before it: "I had a knife to my wrist that night. A nurse talked me round.
+# That was four years ago."
+_DATED_AFTER = re.compile(r"\b(?:that|this|it|all that|all this)(?: all)? (?:was|were|happened|went on)"
+                          r"(?: \w+){0,3}? (?:(?:\w+ )?(?:years?|months?|ages) ago|a long time ago|back (?:then|in)|"
+                          r"in (?:19|20)\d\d|before (?:he|she|they|we|i))\b")
+_A_DEATH = re.compile(r"\b(?:died|passed|passed away|funeral|killed|lost (?:him|her|them)|death|inquest)\b")
+# A child's age said of a he or she: "Amelia has told a friend she took loads of tablets. She's 14."
+_CHILD_AGE_GIVEN = re.compile(r"\b(?:hes|shes|he is|she is)(?: only| just)? (?:[4-9]|1[0-7])\b"
+                              r"(?! ?(?:weeks|months|stone|pounds|kg|quid|minutes|mins|hours|days|miles|times)\b)")
+# "No, Lee keeps shaking the baby": a no that answers a question does not negate what follows it.
+_ANSWER_SET_APART = re.compile(r"^\s*(?:no+|nope|nah|na)\s*[,.!;:\u2026-]+\s*", re.IGNORECASE)
 # A question put to the writer is not their statement: "my GP asked if I think about ending it, I don't".
 # Unless the message answers it yes, such a match is a possible risk (a check-in), never a crisis.
 _REPORTED_QUESTION = re.compile(r"\b(?:asked|asking|asks|ask|wondered|wondering|wants to know|wanted to know)"
@@ -169,7 +180,7 @@ _TELEGRAPHIC_WORDS = 8
 
 def clauses(text: str) -> list[str]:
     """The message in clauses, each as the patterns read it."""
-    found = [c for c in (plain(part) for part in clause_texts(text)) if c]
+    found = [c for c in (plain(part) for part in clause_texts(_ANSWER_SET_APART.sub("", text))) if c]
     whole = " ".join(found)
     if len(found) > 1 and len(whole.split()) <= _TELEGRAPHIC_WORDS:
         found.append(whole)
@@ -181,8 +192,14 @@ class _Message:
     """What the whole message says that bears on each of its clauses."""
     recovered: bool         # the writer says they are through it
     no_adult_named: bool
+    child_age_given: bool   # "she's 14": a he, she or name in the message is a child
     answered_yes: bool      # a question put to the writer is answered yes
     child_named_last: bool  # the clauses before this one named a child, and no adult after them
+
+    @property
+    def other_is_a_child(self) -> bool:
+        """Whether a he, she or name in the message is a child: no adult is named, or a child's age is given."""
+        return self.no_adult_named or self.child_age_given
 
 
 def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, message: _Message, r: _Rules) -> str:
@@ -238,14 +255,14 @@ def _whose_life(lead: str, clause: str, match: re.Match, message: _Message, r: _
         # too: families write to Harbour about their children.
         if kind == OTHER_SUBJECT and _BARE_PRONOUN.fullmatch(words):
             last_child = max((end for end, _, k, _ in subjects if k == CHILD_SUBJECT), default=None)
-            if message.no_adult_named or (last_child is not None and not _ADULT.search(lead, last_child)) or (
+            if message.other_is_a_child or (last_child is not None and not _ADULT.search(lead, last_child)) or (
                     last_child is None and message.child_named_last and not _ADULT.search(lead)):
                 return CHILD_SUBJECT
         return kind
     # No subject at all, but the body is someone else's ("Ruby keeps scratching her arms"), or someone is named.
     if _THIRD_PERSON.search(match.group()) or (len(lead.split()) == 1 and _NAMED_SUBJECT.match(clause)) \
             or _NAMED_LEAD.fullmatch(lead.strip()):
-        return CHILD_SUBJECT if message.no_adult_named else OTHER_SUBJECT
+        return CHILD_SUBJECT if message.other_is_a_child else OTHER_SUBJECT
     return NOW
 
 
@@ -254,15 +271,20 @@ def findings(text: str) -> list[Finding]:
     r = rules()
     whole = plain(text)
     message = _Message(recovered=bool(r.recovery.search(whole)), no_adult_named=not _ADULT.search(whole),
+                       child_age_given=bool(_CHILD_AGE_GIVEN.search(whole)),
                        answered_yes=bool(_ANSWERED_YES.search(whole)), child_named_last=False)
     found = []
-    for clause in clauses(text) or [whole]:
+    read = clauses(text) or [whole]
+    for index, clause in enumerate(read):
+        dated_after = any(_dates_what_came_before(later) for later in read[index + 1: index + 3])
         for name, category, writer_at_risk, patterns in r.groups:
             # Every match of every pattern counts: "I'm not suicidal, I just want to die" is not negated.
             statuses = [_status(category, writer_at_risk, clause, match, message, r)
                         for pattern in patterns for match in pattern.finditer(clause, whole)]
             if statuses:
                 status = max(statuses, key=_SERIOUSNESS.get)
+                if status == NOW and dated_after and not _BACK_TO_NOW.search(clause):
+                    status = PAST
                 if writer_at_risk and status == CHILD_SUBJECT:  # a child in danger, not a child self-harming
                     category, status = "child", NOW
                 found.append(Finding(name, category, status, clause))
@@ -270,6 +292,13 @@ def findings(text: str) -> list[Finding]:
         if children or _ADULT.search(clause):
             message = replace(message, child_named_last=bool(children) and not _ADULT.search(clause, max(children)))
     return found
+
+
+def _dates_what_came_before(clause: str) -> bool:
+    """"A nurse talked me round. That was four years ago": but not the date of a death ("he died in March,
+    that was eight months ago"), which says nothing of when the risk before it was."""
+    dated = _DATED_AFTER.search(clause)
+    return bool(dated) and not _A_DEATH.search(clause, 0, dated.start())
 
 
 def shows_distress(words: str) -> bool:

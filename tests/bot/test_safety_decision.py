@@ -249,6 +249,27 @@ def test_she_in_a_later_sentence_is_the_child_named_before_not_the_writers_wife(
     assert decision.category != CHILD_SELF_HARM
 
 
+def test_a_child_named_with_an_adult_about_is_the_one_at_risk_when_their_age_is_given():
+    decision = decide("the college rang, Tyler told his tutor he swallowed a load of tablets at break. he's 16. driving there now")
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_SELF_HARM)
+
+
+def test_a_no_that_answers_a_question_does_not_hide_what_follows_it():
+    decision = decide("No. Dean keeps hitting the baby when she cries and he has her now")
+    assert (decision.outcome, decision.category) == (CRISIS, CHILD_AT_RISK)
+    assert safety_keywords.NOW not in {f.status for f in safety_keywords.findings("no, hes not hitting her, hes gone to his mums")}
+
+
+def test_not_wanting_to_hurt_anyone_but_yourself_is_no_denial():
+    assert decide("i dont want to hurt anybody, only myself. the paracetamol is next to me").outcome == CRISIS
+
+
+def test_a_risk_dated_by_the_sentence_after_it_is_over_but_a_death_dated_so_is_not_the_risk():
+    assert decide("I had a blade to my arm the night of the inquest. My sister stayed with me. "
+                  "That was three years ago and I would like it in the review").outcome != CRISIS
+    assert decide("I have taken all my tablets. She died in May, that was six months ago").outcome == CRISIS
+
+
 def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
     decision = decide("my son is 14 and has gone missing, he told his mate he wants to be with his brother who died in may "
                       "and hes taken his nans tablets")
