@@ -122,6 +122,8 @@ class _Rules:
     other_subject: re.Pattern
     child_self_harm: re.Pattern
     young_child: re.Pattern
+    child_means_it: re.Pattern
+    toddler: re.Pattern
     a_child: re.Pattern
     writer_is_a_child: re.Pattern
 
@@ -154,7 +156,8 @@ def rules() -> _Rules:
     child_self_harm = compile_(r"\b(?:" + "|".join(sign["regex"] for sign in data["child_self_harm_signs"]) + r")\b")
     return _Rules(tuple(groups), *(compile_(data[key]) for key in (
         "negation", "past", "child_past", "recovery", "distress", "child_subject", "other_subject")), child_self_harm,
-                  compile_(data["young_child"]), compile_(r"\b{A_CHILD}\b"), compile_("{WRITER_IS_A_CHILD}"))
+                  *(compile_(data[key]) for key in ("young_child", "child_means_it", "toddler")),
+                  compile_(r"\b{A_CHILD}\b"), compile_("{WRITER_IS_A_CHILD}"))
 
 
 # A clause that says when the one before it happened belongs to it: "I self-harmed when I was pregnant.
@@ -312,8 +315,10 @@ def shows_child_self_harm(words: str) -> bool:
 
 
 def speaks_of_young_child(words: str) -> bool:
-    """A baby or a child under ten: harm to them is an accident or someone else's doing, not self-harm."""
-    return bool(rules().young_child.search(words))
+    """A baby or a child under ten: harm to them is an accident or someone else's doing, not self-harm, unless
+    a child old enough to mean it says so ("he's 8, keeps biting himself and saying he should die")."""
+    r = rules()
+    return bool(r.young_child.search(words)) and not (r.child_means_it.search(words) and not r.toddler.search(words))
 
 
 # A young writer's age or school year set apart, as they text it: "done w life. 14. on the roof",

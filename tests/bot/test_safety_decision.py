@@ -222,6 +222,19 @@ def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
     assert (decision.outcome, decision.category) == (CRISIS, category)
 
 
+@pytest.mark.parametrize("text, category", [
+    # Six to nine, and meaning it: the lines for a child harming themselves.
+    ("my 7 year old keeps scratching her arms till they bleed and says she wants to die", CHILD_SELF_HARM),
+    ("since his sister died Reece keeps biting himself and says he should have died. hes 8", CHILD_SELF_HARM),
+    # Too young to mean it, or no sign that they do: a child in danger.
+    ("my 3 year old keeps banging her head on the floor and now shes swallowed my tablets", CHILD_AT_RISK),
+    ("our 7 year old has swallowed a load of my tablets from the drawer", CHILD_AT_RISK),
+])
+def test_a_child_under_ten_who_means_to_harm_themselves_gets_the_self_harm_lines(text, category):
+    decision = decide(text)
+    assert (decision.outcome, decision.category) == (CRISIS, category)
+
+
 def test_a_wish_now_after_a_death_in_the_past_is_the_writers_risk_now():
     decision = decide("my husband died last year and i want to die too so i can be with him")
     assert (decision.outcome, decision.category) == (CRISIS, CRISIS_SELF)
