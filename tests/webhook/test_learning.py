@@ -17,10 +17,9 @@ from bot.settings import REPO_ROOT
 from bot.verification import get_conversation
 from tests.webhook.test_chat import conversation_of, open_page, start_conversation
 from tests.webhook.test_staff import ADMIN, audit_actions, sign_in
-from tests.webhook.test_understanding import CLARIFY_START
+from tests.webhook.test_understanding import CLARIFY_START, VAGUE
 from webhook import create_app
 
-VAGUE = ["report?", "meeting", "the letter", "about the review", "what about the date"]
 
 
 def training_example(intent: str) -> str:

@@ -30,6 +30,9 @@ WALKTHROUGH = [
     ("the bus was late again and the dog got out", "out_of_scope"),
 ]
 CLARIFY_START = render("clarify", "sms", options="")[:25]
+# Short, vague messages are the ones Harbour should ask about: the tests that need a clarifying question
+# take the first of these met with one (which one depends on the trained model).
+VAGUE = ["report?", "meeting", "the letter", "about the review", "what about the date", "the review"]
 
 
 def sms_text(label: str) -> str:
@@ -57,8 +60,7 @@ def test_each_walkthrough_message_gets_its_topic_or_a_clarifying_question(text_h
 
 
 def test_a_reply_with_a_number_answers_the_topic_offered_under_it(text_harbour, new_sender):
-    # Short, vague messages are the ones Harbour should ask about; at least one of these must be.
-    for number, vague in enumerate(["report?", "meeting", "the letter", "about the review", "what about the date"]):
+    for number, vague in enumerate(VAGUE):
         sender = f"{new_sender[:-1]}{number}"
         reply = text_harbour(sender, vague)
         if reply.startswith(CLARIFY_START):
