@@ -69,7 +69,7 @@ _ADULT = re.compile(r"\b(?:husband|wife|partner|ex|boyfriend|girlfriend|mum|mam|
 # A sentence that dates what came just before it: "I had a knife to my wrist that night. A nurse talked me round.
 # That was four years ago."
 _DATED_AFTER = re.compile(r"\b(?:that|this|it|all that|all this)(?: all)? (?:was|were|happened|went on)"
-                          r"(?: \w+){0,3}? (?:(?:\w+ )?(?:years?|months?|ages) ago|a long time ago|back (?:then|in)|"
+                          r"(?: \w+)?? (?:(?:\w+ )?(?:years?|months?|ages) ago|a long time ago|back (?:then|in)|"
                           r"in (?:19|20)\d\d|before (?:he|she|they|we|i))\b")
 _A_DEATH = re.compile(r"\b(?:died|passed|passed away|funeral|killed|lost (?:him|her|them)|death|inquest)\b")
 # A child's age said of a he or she: "Amelia has told a friend she took loads of tablets. She's 14."

@@ -281,6 +281,9 @@ def test_a_risk_dated_by_the_sentence_after_it_is_over_but_a_death_dated_so_is_n
     assert decide("I had a blade to my arm the night of the inquest. My sister stayed with me. "
                   "That was three years ago and I would like it in the review").outcome != CRISIS
     assert decide("I have taken all my tablets. She died in May, that was six months ago").outcome == CRISIS
+    # Read by the keywords alone, which the classifier cannot make up for if it is down.
+    assert safety_keywords.NOW in {f.status for f in safety_keywords.findings(
+        "I have taken all my tablets. It was the anniversary a year ago today")}
 
 
 def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
