@@ -56,6 +56,7 @@ FRESH_SETS = [
     ("fresh17", "Seventeenth fresh"),
     ("fresh18", "Eighteenth fresh"),
     ("fresh19", "Nineteenth fresh"),
+    ("fresh20", "Twentieth fresh"),
 ]
 
 
