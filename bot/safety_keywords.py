@@ -42,8 +42,11 @@ DANGER_GOING_ON = (r"\b(?:doing it|doing that|at it|happening) (?:now|again)\b|"
                    r"\b(?:hes|shes|theyre|he is|she is|they are) (?:drunk|high|wasted|back|outside|here)\b|"
                    r"\b(?:taking|doing|ending|swallowing) (?:them|it|the lot|it all|them all|all of them)(?: all)? "
                    r"(?:tonight|today|right now|this weekend)\b")
-# "Since our brother died" dates what is happening now; it does not put it in the past.
-_SINCE_A_DEATH = re.compile(r"\bsince (?:\w+ ){0,3}(?:died|passed away|was killed|were killed|got killed|was murdered)\b")
+# "Since our brother died" dates what is happening now, and "his mum died" is another death than the child's:
+# neither puts a child's risk now in the past.
+_ANOTHER_DEATH = re.compile(r"\b(?:since (?:\w+ ){0,3}|(?:his|her|their) (?:mum|mam|mom|mother|dad|father|brother|sister|twin|"
+                            r"nan|nana|gran|grandma|grandad|grandpa|best friend|friend) )"
+                            r"(?:died|passed away|was killed|were killed|got killed|was murdered)\b")
 # After a past marker, these bring a clause back to now: "I self-harmed years ago and now I want to die".
 _BACK_TO_NOW = re.compile(r"\b(?:now|today|tonight|still|right now|this (?:morning|evening|week))(?: \w+){0,2}? "
                           r"(?:i|im|ive|id|he|she|hes|shes|they|theyre)\b|\bagain\b|" + DANGER_GOING_ON)
@@ -218,7 +221,7 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, m
         return NEGATED
     if not message.answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
         return REPORTED
-    past = r.past.search(clause) or (category == "child" and r.child_past.search(_SINCE_A_DEATH.sub(" ", clause)))
+    past = r.past.search(clause) or (category == "child" and r.child_past.search(_ANOTHER_DEATH.sub(" ", clause)))
     # A message that says the writer is through it still brings back its clauses that say "again" or "now".
     back_to_now = past and (_BACK_TO_NOW.search(clause, past.end())
                             or _WRITER_WISHES_NOW.search(clause, past.end(), match.end()))

@@ -286,6 +286,13 @@ def test_a_risk_dated_by_the_sentence_after_it_is_over_but_a_death_dated_so_is_n
         "I have taken all my tablets. It was the anniversary a year ago today")}
 
 
+def test_the_death_of_a_childs_parent_does_not_put_the_childs_risk_now_in_the_past():
+    text = "nephew is 14, his dad died in the spring, hes just told me hes been cutting his arms"
+    # The keywords alone see it, as they must when the classifier is down.
+    assert ("child_self_harm_now", safety_keywords.NOW) in {(f.group, f.status) for f in safety_keywords.findings(text)}
+    assert (decide(text).outcome, decide(text).category) == (CRISIS, CHILD_SELF_HARM)
+
+
 def test_a_child_gone_missing_now_is_not_read_as_grief_for_the_one_who_died():
     decision = decide("my son is 14 and has gone missing, he told his mate he wants to be with his brother who died in may "
                       "and hes taken his nans tablets")
