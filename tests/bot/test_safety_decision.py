@@ -286,6 +286,12 @@ def test_a_risk_dated_by_the_sentence_after_it_is_over_but_a_death_dated_so_is_n
         "I have taken all my tablets. It was the anniversary a year ago today")}
 
 
+@pytest.mark.parametrize("text", ["she took all her tablets at 6 and shes so drowsy", "i cut myself at 10 and its still bleeding"])
+def test_a_time_of_day_is_not_the_age_a_risk_happened_at(text):
+    statuses = {f.status for f in safety_keywords.findings(text)}
+    assert statuses and safety_keywords.PAST not in statuses
+
+
 def test_the_death_of_a_childs_parent_does_not_put_the_childs_risk_now_in_the_past():
     text = "nephew is 14, his dad died in the spring, hes just told me hes been cutting his arms"
     # The keywords alone see it, as they must when the classifier is down.
@@ -315,6 +321,7 @@ def test_safety_said_with_a_hedge_or_with_distress_is_still_checked(text):
     "there was a time i didnt want to be alive. that has passed now, i want to be involved in the review",
     "i was hurting myself in the weeks following the funeral. im through it, i just thought you should know",
     "our eldest was cutting himself for a while after the funeral but that stopped, he sees a counsellor",
+    "Our lad tried to hang himself at 15. He's 22 now and drives buses. Can he be part of the review?",
 ])
 def test_a_risk_the_family_says_is_over_or_denied_is_never_an_urgent_alarm(text):
     assert decide(text).outcome != CRISIS
