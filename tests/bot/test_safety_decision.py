@@ -216,13 +216,6 @@ def test_a_family_that_says_it_is_safe_is_not_asked_again(text):
     ("im 12, my sister died last year and i want to die too", CHILD_SELF_HARM),
     ("me 13. took all my mums tablets. sorry", CHILD_SELF_HARM),
     ("1m 14 n 1 w4nt t0 d13", CHILD_SELF_HARM),
-])
-def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
-    decision = decide(text)
-    assert (decision.outcome, decision.category) == (CRISIS, category)
-
-
-@pytest.mark.parametrize("text, category", [
     # Six to nine, and meaning it: the lines for a child harming themselves.
     ("my 7 year old keeps scratching her arms till they bleed and says she wants to die", CHILD_SELF_HARM),
     ("since his sister died Reece keeps biting himself and says he should have died. hes 8", CHILD_SELF_HARM),
@@ -230,7 +223,7 @@ def test_a_young_writer_or_a_toddler_gets_the_lines_for_a_child(text, category):
     ("my 3 year old keeps banging her head on the floor and now shes swallowed my tablets", CHILD_AT_RISK),
     ("our 7 year old has swallowed a load of my tablets from the drawer", CHILD_AT_RISK),
 ])
-def test_a_child_under_ten_who_means_to_harm_themselves_gets_the_self_harm_lines(text, category):
+def test_a_young_writer_or_a_child_under_ten_gets_the_lines_for_a_child(text, category):
     decision = decide(text)
     assert (decision.outcome, decision.category) == (CRISIS, category)
 
