@@ -45,6 +45,7 @@ INDEPENDENT_SETS = [
     ("Thirteenth fresh held-out set (written apart, after the twelfth was measured)", "heldout_fresh13.yml"),
     ("Fourteenth fresh held-out set (written apart, beside the thirteenth)", "heldout_fresh14.yml"),
     ("Fifteenth fresh held-out set (written apart, after the thirteenth and fourteenth were worked on)", "heldout_fresh15.yml"),
+    ("Sixteenth fresh held-out set (written apart, after the fifteenth was worked on)", "heldout_fresh16.yml"),
 ]
 
 

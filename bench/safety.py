@@ -57,6 +57,7 @@ FRESH_SETS = [
     ("fresh18", "Eighteenth fresh"),
     ("fresh19", "Nineteenth fresh"),
     ("fresh20", "Twentieth fresh"),
+    ("fresh21", "Twenty-first fresh"),
 ]
 
 
