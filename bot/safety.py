@@ -191,9 +191,9 @@ def _decide(text: str, words: str, findings: list[safety_keywords.Finding]) -> S
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(words) or any(
             f.status in (safety_keywords.OTHER_SUBJECT, safety_keywords.REPORTED) for f in possible)):
-        first = possible[0]
-        kind = CRISIS_SELF if first.category == "self" and first.status != safety_keywords.CHILD_SUBJECT \
-            else _child_category(words)
+        # A child's risk, where one is read, decides the lines: "what if it makes my son want to hurt himself".
+        about_a_child = any(f.category == "child" or f.status == safety_keywords.CHILD_SUBJECT for f in possible)
+        kind = _child_category(words) if about_a_child else CRISIS_SELF
         return SafetyDecision(CHECK_IN, kind, frozenset({"keywords"}))
     # Harm denied, or safety said, with no distress: "I promise I won't do anything silly, I've got the kids".
     settled = (denied or _SAID_SAFE.search(words)) and not safety_keywords.shows_distress(words)

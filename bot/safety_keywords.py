@@ -22,7 +22,7 @@ PATTERNS_FILE = Path(__file__).resolve().parent / "safety_patterns.yml"
 NOW = "now"              # happening now, to the writer (self groups) or to a child (child groups)
 CHILD_SUBJECT = "child"  # a self-harm or suicide pattern with a child as its subject
 OTHER_SUBJECT = "other"  # a self-harm or suicide pattern about another adult
-REPORTED = "reported"    # inside a question someone asked the writer ("they asked if I want to die")
+REPORTED = "reported"    # asked or feared, not told: "they asked if I want to die", "what if it makes her want to"
 NEGATED = "negated"
 PAST = "past"
 
@@ -84,6 +84,8 @@ _ANSWER_SET_APART = re.compile(r"^\s*(?:no+|nope|nah|na)\s*[,.!;:\u2026-]+\s*", 
 # Unless the message answers it yes, such a match is a possible risk (a check-in), never a crisis.
 _REPORTED_QUESTION = re.compile(r"\b(?:asked|asking|asks|ask|wondered|wondering|wants to know|wanted to know)"
                                 r"(?: me| us| him| her| them)? (?:if|whether)\b")
+# A fear of what the review may do, not a risk told: "what if reading the report makes my daughter want to hurt herself".
+_FEARED_EFFECT = re.compile(r"\bwhat if\b(?: \w+){0,5} (?:makes?|made|pushes|push|sends?|tips?|drives?)\b")
 _ANSWERED_YES = re.compile(r"\b(?:yes|yeah|yep|aye|i said i (?:do|am|have|might)|"
                            r"i told (?:them|her|him) (?:i do|i am|i have|yes))\b")
 # How serious a status is, to keep the most serious of several matches in one group.
@@ -219,7 +221,8 @@ def _status(category: str, writer_at_risk: bool, clause: str, match: re.Match, m
     if r.negation.search(" ".join(before + match.group().split()[:1] if starts_with_subject else before)) \
             and not new_clause:
         return NEGATED
-    if not message.answered_yes and _REPORTED_QUESTION.search(" ".join(before)):
+    if not message.answered_yes and (_REPORTED_QUESTION.search(" ".join(before))
+                                     or _FEARED_EFFECT.search(clause, 0, match.start())):
         return REPORTED
     past = r.past.search(clause) or (category == "child" and r.child_past.search(_ANOTHER_DEATH.sub(" ", clause)))
     # A message that says the writer is through it still brings back its clauses that say "again" or "now".

@@ -173,6 +173,12 @@ def test_a_question_someone_put_to_the_writer_is_a_check_in_not_a_crisis():
     assert decision.category == CRISIS_SELF
 
 
+def test_a_fear_of_what_the_review_may_do_is_a_check_in_not_a_crisis():
+    feared = decide("what if the review makes my son want to hurt himself again? i worry all the time")
+    assert (feared.outcome, feared.category) == (CHECK_IN, CHILD_SELF_HARM)
+    assert decide("what if i just take all my tablets tonight").outcome == CRISIS
+
+
 def test_the_same_question_answered_yes_is_a_crisis():
     assert decide("the nurse asked whether i want to kill myself and i said yes").outcome == CRISIS
 
