@@ -170,10 +170,14 @@ def web_channel(stack) -> RasaChannel:
 _senders = itertools.count(1000)
 
 
+def fresh_sender() -> str:
+    """A number nobody in this test process has used (each process has its own databases, so none before either)."""
+    return f"+4477009{next(_senders):05d}"
+
+
 @pytest.fixture
 def new_sender() -> str:
-    """A number nobody in this run has used (this run has its own databases, so none before either)."""
-    return f"+4477009{next(_senders):05d}"
+    return fresh_sender()
 
 
 @pytest.fixture

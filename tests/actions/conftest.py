@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -47,7 +48,9 @@ def make_tracker(sender: str, text: str = "", intent: str = "", channel: str = "
 def run(action, tracker: Tracker, domain: dict | None = None):
     """Runs an action as the action server would; returns (texts sent, events)."""
     dispatcher = CollectingDispatcher()
-    events = asyncio.run(action.run(dispatcher, tracker, domain or load_domain()))
+    # In a thread of its own: a browser test earlier in the same worker leaves Playwright's loop running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        events = thread.submit(asyncio.run, action.run(dispatcher, tracker, domain or load_domain())).result()
     return [m.get("text") or "" for m in dispatcher.messages], events, dispatcher.messages
 
 
