@@ -14,8 +14,11 @@ export UV_PYTHON_PREFERENCE := only-system
 run: install
 	$(PY) -m bot.stack run
 
+# Two processes, a test file each at a time: most of a test is waiting on a server or the browser, and each
+# process starts its own servers in its own instance directory. TEST_WORKERS=0 runs everything in one.
+TEST_WORKERS ?= 2
 test: install browser
-	$(PY) -m pytest -m "not shared_stores" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not shared_stores" $(PYTEST_ARGS)
 
 # The database- and Rasa-backed tests again, on PostgreSQL and Redis (which the caller
 # starts; .ci/run does): HARBOUR_TEST_POSTGRES=postgresql://user:pw@127.0.0.1/postgres

@@ -40,8 +40,10 @@ for name in ("DATABASE_URL", "TRACKER_STORE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_A
 from tests import backends  # noqa: E402
 
 backends.configure()
-# Server logs; .ci/run runs the PostgreSQL tests beside `make test`, so theirs go apart.
-ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts" / backends.NAME
+# Server logs; .ci/run runs the PostgreSQL tests beside `make test`, so theirs go apart, as do each test
+# process's (pytest-xdist names them gw0, gw1...).
+ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts" / backends.NAME / os.environ.get(
+    "PYTEST_XDIST_WORKER", "")
 
 from bot.schema import prepare  # noqa: E402  (after the environment is set)
 from bot.settings import get_settings  # noqa: E402

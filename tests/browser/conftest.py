@@ -46,7 +46,7 @@ def page(browser, web_url, size):
 @pytest.fixture
 def check_page(axe, size):
     """check_page(page, name): axe-core finds nothing and nothing scrolls sideways; a screenshot goes to
-    test-artifacts/embedded/."""
+    test-artifacts/embedded/ (gw0/ or gw1/, by test process)."""
     def check(page, name: str) -> None:
         ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS_DIR / f"{name}-{size}.png"), full_page=True)
