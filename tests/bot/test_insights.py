@@ -14,6 +14,7 @@ from bot.insights import Period, PeriodError, csv_rows, default_period, gather, 
 from bot.learning import CHOOSE_OPTION_INTENT
 from bot.models import Conversation, Escalation, Message, OutboundMessage
 from bot.retention import delete_conversations
+from tests.conftest import fresh_sender
 
 # Words no count may ever show.
 SECRET_TEXT = "Zanzibar-marmalade"
@@ -44,7 +45,7 @@ def seed_conversations(year: int) -> Period:
 
     with session_scope() as session:
         def conversation(channel: str) -> Conversation:
-            sender = f"+4477{secrets.randbelow(10**8):08d}" if channel == "sms" else f"web-{secrets.token_hex(8)}"
+            sender = fresh_sender() if channel == "sms" else f"web-{secrets.token_hex(8)}"
             row = Conversation(sender_id=sender, channel=channel)
             session.add(row)
             session.flush()
