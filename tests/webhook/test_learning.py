@@ -21,7 +21,6 @@ from tests.webhook.test_understanding import CLARIFY_START, VAGUE
 from webhook import create_app
 
 
-
 def training_example(intent: str) -> str:
     """A message the model was trained on for `intent`: it is understood with confidence."""
     for item in yaml.safe_load((REPO_ROOT / "data" / "nlu" / "faq.yml").read_text())["nlu"]:
