@@ -17,7 +17,7 @@
   var quickExit = document.getElementById("quick-exit");
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var lastId = 0;
-  var polling = false;
+  var inFlight = null;  // the poll on its way to the server, if any
   var sending = false;
   var firstPoll = true;
   var lastEscape = 0;
@@ -157,10 +157,9 @@
   }
 
   function poll() {
-    if (polling) { return Promise.resolve(-1); }  // one in flight already: it or the next shows the news
-    polling = true;
+    if (inFlight) { return Promise.resolve(-1); }  // one in flight already: it or the next shows the news
     var asked = generation;
-    return request("GET", "/chat/messages?after=" + lastId).then(function (data) {
+    inFlight = request("GET", "/chat/messages?after=" + lastId).then(function (data) {
       if (asked !== generation) { return 0; }
       if (data.signed_out) {  // verification lapsed: the personal transcript is gone from this device
         clearTranscript();
@@ -177,8 +176,17 @@
       log.removeAttribute("aria-busy");
       return added.length;
     }).catch(function () { return 0; /* the next poll tries again */ }).then(function (added) {
-      polling = false;
+      inFlight = null;
       return added;
+    });
+    return inFlight;
+  }
+
+  // A poll already on its way may bring back the answer to what was just sent, and it hides the suggestions
+  // when it shows it: wait for that one, then read on from where it stopped, so they are shown after it.
+  function pollAfterAnyInFlight() {
+    return (inFlight || Promise.resolve(0)).then(function (earlier) {
+      return poll().then(function (later) { return Math.max(earlier, 0) + Math.max(later, 0); });
     });
   }
 
@@ -215,7 +223,7 @@
     request("POST", "/chat/messages", { text: text }).then(function (data) {
       if (messageBox.value.trim() === text) { messageBox.value = ""; }
       statusLine.textContent = "";
-      return poll().then(function (added) {
+      return pollAfterAnyInFlight().then(function (added) {
         // If the transcript could not be read, still show what Harbour said.
         if (added === 0) {
           bringIntoView(data.replies.map(function (reply) { return addMessage({ author: "bot", text: reply.text }); }));
@@ -291,7 +299,7 @@
       showCodeError("");
       signinPanel.open = false;
       clearTranscript();  // signing in starts a new conversation: only it is shown from now on
-      polling = false;
+      inFlight = null;
       return poll();
     }).catch(function (error) {
       showCodeError(error.message);
