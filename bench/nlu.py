@@ -46,6 +46,7 @@ INDEPENDENT_SETS = [
     ("Fourteenth fresh held-out set (written apart, beside the thirteenth)", "heldout_fresh14.yml"),
     ("Fifteenth fresh held-out set (written apart, after the thirteenth and fourteenth were worked on)", "heldout_fresh15.yml"),
     ("Sixteenth fresh held-out set (written apart, after the fifteenth was worked on)", "heldout_fresh16.yml"),
+    ("Seventeenth fresh held-out set (written apart, after the sixteenth was worked on)", "heldout_fresh17.yml"),
 ]
 
 

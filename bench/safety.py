@@ -58,6 +58,7 @@ FRESH_SETS = [
     ("fresh19", "Nineteenth fresh"),
     ("fresh20", "Twentieth fresh"),
     ("fresh21", "Twenty-first fresh"),
+    ("fresh22", "Twenty-second fresh"),
 ]
 
 
