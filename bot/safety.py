@@ -80,7 +80,7 @@ _SAFE_AND_WELL = r"\b(?:safe and (?:happy|well|sound)|happy and safe)\b"
 # "You asked if I'm safe. I am."
 _ANSWERED_SAFE = r"\bif im safe,? (?:(?:yes|yeah|yep)\b|i am\b(?! not))"
 _SAID_SAFE = re.compile(_SAFE_AND_WELL + "|"
-                        r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:totally|completely|perfectly|quite|"
+                        r"\b(?:im|i am|were|we are|(?:yes|yeah|yep) i am|i feel|feeling)(?: (?:all|totally|completely|perfectly|quite|"
                         r"definitely|honestly))? safe\b(?! (?:for now|at the moment|i think|just about|enough|ish)\b)|"
                         r"\bsafe (?:yes|yeah|yep) i am\b|" + _ANSWERED_SAFE)
 # A message that opens by saying the writer is all right ("I'm ok, my husband is here with me tonight"), answers
@@ -187,7 +187,8 @@ def _decide(text: str, words: str, findings: list[safety_keywords.Finding]) -> S
         category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(words)
     denied = _HARM_DENIED.search(words) or _RISK_DENIED.search(words)
     over = _is_over(words)
-    if classifier_sees and not possible and not over and not denied and not _SAYS_OK.search(words):
+    if classifier_sees and not possible and not over and not denied and not _SAYS_OK.search(words) \
+            and not _SAID_SAFE.search(words):
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(words) or any(
             f.status in (safety_keywords.OTHER_SUBJECT, safety_keywords.REPORTED) for f in possible)):
@@ -196,7 +197,9 @@ def _decide(text: str, words: str, findings: list[safety_keywords.Finding]) -> S
         kind = _child_category(words) if about_a_child else CRISIS_SELF
         return SafetyDecision(CHECK_IN, kind, frozenset({"keywords"}))
     # Harm denied, or safety said, with no distress: "I promise I won't do anything silly, I've got the kids".
-    settled = (denied or _SAID_SAFE.search(words)) and not safety_keywords.shows_distress(words)
+    # A denial does not settle a classifier sure of a crisis ("dont worry im not gonna do anything stupid, just
+    # drunk and the bath's running" is asked); saying one is safe does.
+    settled = ((denied and not classifier_sees) or _SAID_SAFE.search(words)) and not safety_keywords.shows_distress(words)
     # Words of risk the keywords read as negated do not outvote a classifier sure of a crisis: "not coping at
     # all, pills lined up on the bed" is asked, not let go.
     negated_only = bool(possible) and all(f.status == safety_keywords.NEGATED for f in possible)

@@ -59,6 +59,19 @@ def test_saying_you_will_not_do_anything_stupid_is_never_an_urgent_alarm():
     assert decide("dont panic, im not going to do anything stupid, i just want answers about the review").outcome != CRISIS
 
 
+def test_a_denial_beside_a_means_at_hand_is_asked_not_let_go():
+    # The words deny it; the classifier reads a drink, a bath and blades now.
+    decision = decide("dont worry im not gonna do anything stupid, just drunk and the bath's running and i've got "
+                      "the razor blades next to it")
+    assert decision.outcome == CHECK_IN and decision.category == CRISIS_SELF
+
+
+def test_a_family_that_says_they_are_all_safe_after_the_police_came_is_not_an_urgent_alarm():
+    decision = decide("Police came and took him about an hour ago. He's in custody till tomorrow and my sister is "
+                      "here with me and the kids. We're all safe now.")
+    assert decision.outcome != CRISIS
+
+
 def test_the_classifier_reads_a_long_sentence_clause_by_clause():
     scores = safety_model.scores("the school were really good about it all last year but my ex moved back in last week "
                                  "and he is battering the little ones again")
