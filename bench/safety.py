@@ -59,6 +59,7 @@ FRESH_SETS = [
     ("fresh20", "Twentieth fresh"),
     ("fresh21", "Twenty-first fresh"),
     ("fresh22", "Twenty-second fresh"),
+    ("fresh23", "Twenty-third fresh"),
 ]
 
 
