@@ -84,8 +84,11 @@ _ANSWER_SET_APART = re.compile(r"^\s*(?:no+|nope|nah|na)\s*[,.!;:\u2026-]+\s*", 
 # Unless the message answers it yes, such a match is a possible risk (a check-in), never a crisis.
 _REPORTED_QUESTION = re.compile(r"\b(?:asked|asking|asks|ask|wondered|wondering|wants to know|wanted to know)"
                                 r"(?: me| us| him| her| them)? (?:if|whether)\b")
-# A fear of what the review may do, not a risk told: "what if reading the report makes my daughter want to hurt herself".
-_FEARED_EFFECT = re.compile(r"\bwhat if\b(?: \w+){0,5} (?:makes?|made|pushes|push|sends?|tips?|drives?)\b")
+# A fear of what the review may do, or of what may one day happen, not a risk told: "what if reading the report
+# makes my daughter want to hurt herself", "what should I do if she ever says she wants to hurt herself".
+_FEARED_EFFECT = re.compile(r"\bwhat if\b(?: \w+){0,5} (?:makes?|made|pushes|push|sends?|tips?|drives?)\b|"
+                            r"\b(?:what|who|where|how) (?:should|would|do|can|could|will|shall) (?:i|we|you|they)(?: \w+){0,2}? "
+                            r"if\b(?: \w+){0,3} ever\b")
 _ANSWERED_YES = re.compile(r"\b(?:yes|yeah|yep|aye|i said i (?:do|am|have|might)|"
                            r"i told (?:them|her|him) (?:i do|i am|i have|yes))\b")
 # How serious a status is, to keep the most serious of several matches in one group.

@@ -72,6 +72,18 @@ def test_a_family_that_says_they_are_all_safe_after_the_police_came_is_not_an_ur
     assert decision.outcome != CRISIS
 
 
+@pytest.mark.parametrize("text", [
+    "What would we do if our son ever said he wanted to kill himself? Is there help for brothers?",
+    "who do i ring if i ever feel like hurting myself again, im ok now",
+])
+def test_a_worry_about_what_may_one_day_happen_is_asked_not_paged(text):
+    assert decide(text).outcome == CHECK_IN
+
+
+def test_not_knowing_if_one_ever_wants_to_wake_up_is_no_worry_about_one_day():
+    assert decide("i dont know if i ever want to wake up again, i cant do this").outcome == CRISIS
+
+
 def test_the_classifier_reads_a_long_sentence_clause_by_clause():
     scores = safety_model.scores("the school were really good about it all last year but my ex moved back in last week "
                                  "and he is battering the little ones again")
