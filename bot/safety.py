@@ -187,8 +187,8 @@ def _decide(text: str, words: str, findings: list[safety_keywords.Finding]) -> S
         category = CRISIS_SELF if risk.self_risk >= risk.child_risk else _child_category(words)
     denied = _HARM_DENIED.search(words) or _RISK_DENIED.search(words)
     over = _is_over(words)
-    if classifier_sees and not possible and not over and not denied and not _SAYS_OK.search(words) \
-            and not _SAID_SAFE.search(words):
+    said_safe = _SAID_SAFE.search(words)
+    if classifier_sees and not possible and not over and not denied and not said_safe and not _SAYS_OK.search(words):
         return SafetyDecision(CRISIS, category, frozenset({"classifier"}))
     if possible and (safety_keywords.shows_distress(words) or any(
             f.status in (safety_keywords.OTHER_SUBJECT, safety_keywords.REPORTED) for f in possible)):
@@ -199,7 +199,7 @@ def _decide(text: str, words: str, findings: list[safety_keywords.Finding]) -> S
     # Harm denied, or safety said, with no distress: "I promise I won't do anything silly, I've got the kids".
     # A denial does not settle a classifier sure of a crisis ("dont worry im not gonna do anything stupid, just
     # drunk and the bath's running" is asked); saying one is safe does.
-    settled = ((denied and not classifier_sees) or _SAID_SAFE.search(words)) and not safety_keywords.shows_distress(words)
+    settled = ((denied and not classifier_sees) or said_safe) and not safety_keywords.shows_distress(words)
     # Words of risk the keywords read as negated do not outvote a classifier sure of a crisis: "not coping at
     # all, pills lined up on the bed" is asked, not let go.
     negated_only = bool(possible) and all(f.status == safety_keywords.NEGATED for f in possible)
